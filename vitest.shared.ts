@@ -1,0 +1,17 @@
+import { defineProject } from "vitest/config"
+
+/**
+ * Every project resolves `@bulwark/*` to its TypeScript sources (the `@bulwark/source`
+ * export condition), so tests never need a build first.
+ */
+export const project = (name: string) =>
+  defineProject({
+    resolve: { conditions: ["@bulwark/source"] },
+    ssr: { resolve: { conditions: ["@bulwark/source"] } },
+    test: {
+      name,
+      include: ["test/**/*.test.ts"],
+      fakeTimers: { toFake: undefined },
+      sequence: { concurrent: true }
+    }
+  })
