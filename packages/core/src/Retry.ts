@@ -22,7 +22,7 @@ import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as Backoff from "./Backoff.js"
 import * as Classify from "./Classify.js"
-import type { InvalidPolicy } from "./Errors.js"
+import { InvalidPolicy } from "./Errors.js"
 import { checker } from "./internal/validate.js"
 import { retryLoop } from "./internal/retryLoop.js"
 import * as Metrics from "./Metrics.js"
@@ -153,7 +153,6 @@ const reasons: Record<GiveUpReason, string> = {
  */
 export const describeReason = (reason: GiveUpReason): string => reasons[reason]
 
-/** @internal */
 const RetriesExhaustedBase = Data.TaggedError("RetriesExhausted")<{
   readonly policy: string
   readonly reason: GiveUpReason
@@ -280,7 +279,7 @@ const standardBackoff = (options: Options<never>) =>
     factor: options.factor ?? defaults.factor,
     maxDelay: options.maxDelay ?? defaults.maxDelay,
     jitter: options.jitter ?? defaults.jitter
-  })
+  }).pipe(Either.mapLeft((invalid) => new InvalidPolicy({ ...invalid, policy: "retry" })))
 
 const customBackoff = <E>(options: Options<E>): Either.Either<Schedule.Schedule<unknown, E>, InvalidPolicy> => {
   const clash = (["base", "factor", "maxDelay", "jitter"] as const).find((field) => options[field] !== undefined)
@@ -311,7 +310,8 @@ export const retry: {
  * `Config.nested` prefix: `MAX_ATTEMPTS`, `BASE_DELAY`, `FACTOR`, `MAX_DELAY`,
  * `JITTER`, `MAX_ELAPSED`, `RETRY_AFTER`, `MAX_RETRY_AFTER`,
  * `RATE_LIMITED_ATTEMPTS`, `MAX_RATE_LIMITED`. Durations read as "1 second",
- * "500 millis".
+ * "500 millis"; they are read as text and checked by the policy, because
+ * `Config.duration` turns "-5 seconds" into zero without a word.
  *
  * @since 0.1.0
  * @category Config
@@ -347,13 +347,13 @@ const optional = <A>(config: Config.Config<A>) =>
 export const config = <E = unknown>(defaultOptions: Options<E> = {}): Config.Config<Policy<E, "wrap">> =>
   Config.all({
     maxAttempts: optional(Config.number(configKeys.maxAttempts)),
-    base: optional(Config.duration(configKeys.base)),
+    base: optional(Config.string(configKeys.base)),
     factor: optional(Config.number(configKeys.factor)),
-    maxDelay: optional(Config.duration(configKeys.maxDelay)),
+    maxDelay: optional(Config.string(configKeys.maxDelay)),
     jitter: optional(Config.literal(...Backoff.jitters)(configKeys.jitter)),
-    maxElapsed: optional(Config.duration(configKeys.maxElapsed)),
+    maxElapsed: optional(Config.string(configKeys.maxElapsed)),
     retryAfter: optional(Config.literal(...RetryAfter.modes)(configKeys.retryAfter)),
-    maxRetryAfter: optional(Config.duration(configKeys.maxRetryAfter)),
+    maxRetryAfter: optional(Config.string(configKeys.maxRetryAfter)),
     rateLimitedAttempts: optional(Config.literal("count", "free")(configKeys.rateLimitedAttempts)),
     maxRateLimited: optional(Config.number(configKeys.maxRateLimited))
   }).pipe(

@@ -86,7 +86,9 @@ export const retryLoop = <A, E extends E2, R, E2, S extends Surface>(
       if (free ? progress.free >= policy.maxRateLimited : progress.counted + 1 >= policy.maxAttempts) {
         return giveUp(progress, error, now, free ? "max-rate-limited" : "max-attempts")
       }
-      return Effect.flatMap(policy.backoff.step(now, error, progress.state), ([state, , decision]) => {
+      // A free retry peeks at the backoff without advancing it: "GPU busy" must not
+      // make the next real failure wait longer.
+      return Effect.flatMap(policy.backoff.step(now, error, progress.state), ([stepped, , decision]) => {
         if (ScheduleDecision.isDone(decision)) return giveUp(progress, error, now, "schedule-done")
         const backoffMillis = Math.max(0, Intervals.start(decision.intervals) - now)
         const hint = policy.retryAfter === "ignore" ? undefined : RetryAfter.hint(error)
@@ -103,7 +105,7 @@ export const retryLoop = <A, E extends E2, R, E2, S extends Surface>(
           calls: progress.calls + 1,
           counted: free ? progress.counted : progress.counted + 1,
           free: free ? progress.free + 1 : progress.free,
-          state
+          state: free ? progress.state : stepped
         }
         const note = free ? " (rate limited: not counted as an attempt)" : ""
         return Metric.increment(Metric.tagged(policy.metrics.attempts, "error", tagOf(error) ?? "unknown")).pipe(
