@@ -38,7 +38,9 @@ export default tseslint.config(
     ignores: ["packages/bench/**", "packages/cli/**"],
     rules: {
       "no-console": "error",
-      "@effect/no-import-from-barrel-package": ["error", { packageNames: ["effect", "@effect/platform", "@effect/sql"] }]
+      "@effect/no-import-from-barrel-package": ["error", {
+        packageNames: ["effect", "@effect/platform", "@effect/sql"]
+      }]
     }
   }
 )

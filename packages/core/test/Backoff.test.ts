@@ -102,18 +102,20 @@ describe("Backoff", () => {
     const refused = (either: Either.Either<unknown, { field: string; message: string }>) =>
       Either.match(either, { onLeft: (error) => error, onRight: () => expect.fail("accepted") })
 
-    it.each([
-      [{ base: -1 }, "base"],
-      [{ base: Number.NaN }, "base"],
-      [{ base: "-5 seconds" }, "base"],
-      [{ base: "soon" }, "base"],
-      [{ base: Infinity }, "base"],
-      [{ base: 100, factor: 0.5 }, "factor"],
-      [{ base: 100, factor: Number.NaN }, "factor"],
-      [{ base: 100, maxDelay: 50 }, "maxDelay"],
-      [{ base: 100, maxDelay: -1 }, "maxDelay"],
-      [{ base: 100, jitter: "lots" }, "jitter"]
-    ] as const)("exponential(%j) → %s", (options, field) => {
+    it.each(
+      [
+        [{ base: -1 }, "base"],
+        [{ base: Number.NaN }, "base"],
+        [{ base: "-5 seconds" }, "base"],
+        [{ base: "soon" }, "base"],
+        [{ base: Infinity }, "base"],
+        [{ base: 100, factor: 0.5 }, "factor"],
+        [{ base: 100, factor: Number.NaN }, "factor"],
+        [{ base: 100, maxDelay: 50 }, "maxDelay"],
+        [{ base: 100, maxDelay: -1 }, "maxDelay"],
+        [{ base: 100, jitter: "lots" }, "jitter"]
+      ] as const
+    )("exponential(%j) → %s", (options, field) => {
       const error = refused(Backoff.exponential(options as Backoff.ExponentialOptions))
       expect(error).toMatchObject({ _tag: "InvalidPolicy", policy: "backoff", field })
       expect(error.message).toContain(field)

@@ -3,19 +3,21 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, FastCheck as fc } from "effect"
 
 describe("Classify", () => {
-  it.each([
-    [408, "TimedOut", true],
-    [429, "RateLimited", true],
-    [500, "ServerError", true],
-    [502, "ServerError", true],
-    [503, "Unavailable", true],
-    [504, "ServerError", true],
-    [400, "Rejected", false],
-    [401, "Rejected", false],
-    [403, "Rejected", false],
-    [404, "Rejected", false],
-    [422, "Rejected", false]
-  ] as const)("HTTP %d → %s (retryable: %s), as the seeds classify", (status, tag, retryable) => {
+  it.each(
+    [
+      [408, "TimedOut", true],
+      [429, "RateLimited", true],
+      [500, "ServerError", true],
+      [502, "ServerError", true],
+      [503, "Unavailable", true],
+      [504, "ServerError", true],
+      [400, "Rejected", false],
+      [401, "Rejected", false],
+      [403, "Rejected", false],
+      [404, "Rejected", false],
+      [422, "Rejected", false]
+    ] as const
+  )("HTTP %d → %s (retryable: %s), as the seeds classify", (status, tag, retryable) => {
     const error = Classify.fromHttpStatus(status, { service: "llm", detail: "nope" })
     expect(error._tag).toBe(tag)
     expect(error.status).toBe(status)

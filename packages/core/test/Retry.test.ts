@@ -1,4 +1,5 @@
-import { Backoff, Errors, Metrics, Retry, RetryAfter } from "@bulwark/core"
+import type { RetryAfter } from "@bulwark/core"
+import { Backoff, Errors, Metrics, Retry } from "@bulwark/core"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Config,
@@ -63,7 +64,9 @@ describe("Retry", () => {
         expect(error).toBeInstanceOf(Retry.RetriesExhausted)
         expect(error).toMatchObject({ reason: "max-attempts", attempts: 3, policy: "three", lastError: serverError })
         expect(Duration.toMillis(error.elapsed)).toBe(3000)
-        expect(error.message).toBe("three gave up after 3 attempts: no attempts left; last error: server error (HTTP 500)")
+        expect(error.message).toBe(
+          "three gave up after 3 attempts: no attempts left; last error: server error (HTTP 500)"
+        )
       }))
 
     it.effect("maxAttempts: 1 never retries", () =>
@@ -76,7 +79,10 @@ describe("Retry", () => {
     it.effect("a custom schedule drives the delays, and its end stops the retries", () =>
       Effect.gen(function*() {
         const backoff = Schedule.spaced("2 seconds").pipe(Schedule.intersect(Schedule.recurs(2)))
-        const { calls, exit } = yield* retried({ maxAttempts: 10, backoff, jitter: undefined }, Array(5).fill(serverError))
+        const { calls, exit } = yield* retried(
+          { maxAttempts: 10, backoff, jitter: undefined },
+          Array(5).fill(serverError)
+        )
         expect(calls).toEqual([0, 2000, 4000])
         expect(failureOf(exit)).toMatchObject({ reason: "schedule-done", attempts: 3 })
       }))
@@ -114,7 +120,9 @@ describe("Retry", () => {
     it.effect("exhausted: last-error surfaces the last failure unchanged", () =>
       Effect.gen(function*() {
         const { calls, effect } = scripted([serverError, serverError])
-        const exit = yield* runOnTestClock(effect.pipe(Retry.retry(Either.getOrThrow(Retry.policy({ maxAttempts: 2, exhausted: "last-error" })))))
+        const exit = yield* runOnTestClock(
+          effect.pipe(Retry.retry(Either.getOrThrow(Retry.policy({ maxAttempts: 2, exhausted: "last-error" }))))
+        )
         expect(calls).toHaveLength(2)
         expect(failureOf(exit)).toBe(serverError)
       }))
@@ -129,13 +137,16 @@ describe("Retry", () => {
       ["override", 5, 1, 5000],
       ["ignore", 5, 1, 1000]
     ] as const
-    it.effect.each(cases)("%s: hint %d s, backoff %d s → waits %d ms", ([mode, hint, base, expected]) =>
-      Effect.gen(function*() {
-        const { calls } = yield* retried({ maxAttempts: 2, base: Duration.seconds(base), retryAfter: mode }, [
-          gpuBusy(hint)
-        ])
-        expect(calls).toEqual([0, expected])
-      }))
+    it.effect.each(cases)(
+      "%s: hint %d s, backoff %d s → waits %d ms",
+      ([mode, hint, base, expected]) =>
+        Effect.gen(function*() {
+          const { calls } = yield* retried({ maxAttempts: 2, base: Duration.seconds(base), retryAfter: mode }, [
+            gpuBusy(hint)
+          ])
+          expect(calls).toEqual([0, expected])
+        })
+    )
 
     it.effect("a hint is rounded up to the next millisecond, never down", () =>
       Effect.gen(function*() {
@@ -352,26 +363,28 @@ describe("Retry", () => {
   })
 
   describe("bad options", () => {
-    it.each([
-      [{ maxAttempts: 0 }, "maxAttempts"],
-      [{ maxAttempts: -1 }, "maxAttempts"],
-      [{ maxAttempts: 2.5 }, "maxAttempts"],
-      [{ maxAttempts: Number.NaN }, "maxAttempts"],
-      [{ base: -100 }, "base"],
-      [{ base: "2 seconds", maxDelay: "1 second" }, "maxDelay"],
-      [{ factor: 0 }, "factor"],
-      [{ jitter: "some" }, "jitter"],
-      [{ maxElapsed: -1 }, "maxElapsed"],
-      [{ maxElapsed: "-5 seconds" }, "maxElapsed"],
-      [{ retryAfter: "always" }, "retryAfter"],
-      [{ maxRetryAfter: Number.NaN }, "maxRetryAfter"],
-      [{ rateLimitedAttempts: "never" }, "rateLimitedAttempts"],
-      [{ maxRateLimited: -2 }, "maxRateLimited"],
-      [{ retryOn: "yes" }, "retryOn"],
-      [{ exhausted: "explode" }, "exhausted"],
-      [{ name: "" }, "name"],
-      [{ backoff: Schedule.spaced(1), base: 10 }, "base"]
-    ] as const)("%j is refused, naming %s", (options, field) => {
+    it.each(
+      [
+        [{ maxAttempts: 0 }, "maxAttempts"],
+        [{ maxAttempts: -1 }, "maxAttempts"],
+        [{ maxAttempts: 2.5 }, "maxAttempts"],
+        [{ maxAttempts: Number.NaN }, "maxAttempts"],
+        [{ base: -100 }, "base"],
+        [{ base: "2 seconds", maxDelay: "1 second" }, "maxDelay"],
+        [{ factor: 0 }, "factor"],
+        [{ jitter: "some" }, "jitter"],
+        [{ maxElapsed: -1 }, "maxElapsed"],
+        [{ maxElapsed: "-5 seconds" }, "maxElapsed"],
+        [{ retryAfter: "always" }, "retryAfter"],
+        [{ maxRetryAfter: Number.NaN }, "maxRetryAfter"],
+        [{ rateLimitedAttempts: "never" }, "rateLimitedAttempts"],
+        [{ maxRateLimited: -2 }, "maxRateLimited"],
+        [{ retryOn: "yes" }, "retryOn"],
+        [{ exhausted: "explode" }, "exhausted"],
+        [{ name: "" }, "name"],
+        [{ backoff: Schedule.spaced(1), base: 10 }, "base"]
+      ] as const
+    )("%j is refused, naming %s", (options, field) => {
       const result = Retry.policy(options as Retry.Options)
       expect(Either.isLeft(result)).toBe(true)
       const error = Either.flip(result).pipe(Either.getOrThrow)
@@ -411,15 +424,17 @@ describe("Retry", () => {
         })
       }))
 
-    it.effect.each([
-      [{ LLM_RETRY_MAX_ATTEMPTS: "-1" }, "MAX_ATTEMPTS"],
-      [{ LLM_RETRY_MAX_ATTEMPTS: "NaN" }, "MAX_ATTEMPTS"],
-      [{ LLM_RETRY_FACTOR: "lots" }, "FACTOR"],
-      [{ LLM_RETRY_BASE_DELAY: "10 seconds", LLM_RETRY_MAX_DELAY: "1 second" }, "MAX_DELAY"],
-      [{ LLM_RETRY_MAX_ELAPSED: "-5 seconds" }, "MAX_ELAPSED"],
-      [{ LLM_RETRY_BASE_DELAY: "soon" }, "BASE_DELAY"],
-      [{ LLM_RETRY_JITTER: "some" }, "JITTER"]
-    ] as const)("%j fails with a ConfigError naming %s", ([env, key]) =>
+    it.effect.each(
+      [
+        [{ LLM_RETRY_MAX_ATTEMPTS: "-1" }, "MAX_ATTEMPTS"],
+        [{ LLM_RETRY_MAX_ATTEMPTS: "NaN" }, "MAX_ATTEMPTS"],
+        [{ LLM_RETRY_FACTOR: "lots" }, "FACTOR"],
+        [{ LLM_RETRY_BASE_DELAY: "10 seconds", LLM_RETRY_MAX_DELAY: "1 second" }, "MAX_DELAY"],
+        [{ LLM_RETRY_MAX_ELAPSED: "-5 seconds" }, "MAX_ELAPSED"],
+        [{ LLM_RETRY_BASE_DELAY: "soon" }, "BASE_DELAY"],
+        [{ LLM_RETRY_JITTER: "some" }, "JITTER"]
+      ] as const
+    )("%j fails with a ConfigError naming %s", ([env, key]) =>
       Effect.gen(function*() {
         const result = yield* fromEnv(env)
         const error = Either.flip(result).pipe(Either.getOrThrow)

@@ -49,7 +49,10 @@ describe("RetryAfter", () => {
 
   it.effect("honor('override') waits the hint even below the backoff", () =>
     Effect.gen(function*() {
-      const schedule = Schedule.spaced("5 seconds").pipe(RetryAfter.honor("override"), Schedule.intersect(Schedule.recurs(1)))
+      const schedule = Schedule.spaced("5 seconds").pipe(
+        RetryAfter.honor("override"),
+        Schedule.intersect(Schedule.recurs(1))
+      )
       const { calls, effect } = scripted([new Errors.RateLimited({ retryAfter: Duration.millis(200) })])
       yield* runOnTestClock(Effect.retry(effect, schedule))
       expect(relative(calls)).toEqual([0, 200])

@@ -22,7 +22,8 @@ interface Progress {
   readonly state: unknown
 }
 
-const seconds = (millis: number) => `${(millis / 1000).toFixed(1)}s`
+/** As the seeds write it ("Retrying in 1.0s"), in milliseconds below a tenth of a second. */
+const formatDelay = (millis: number) => millis < 100 ? `${millis}ms` : `${(millis / 1000).toFixed(1)}s`
 
 const describeError = (error: unknown): string => {
   const tag = tagOf(error)
@@ -113,7 +114,7 @@ export const retryLoop = <A, E extends E2, R, E2, S extends Surface>(
           Effect.zipRight(
             Effect.logWarning(
               `${attemptLabel(progress.counted)} ${policy.name} failed: ${describeError(error)}. Retrying in ${
-                seconds(delay)
+                formatDelay(delay)
               }${note}`
             )
           ),
@@ -132,6 +133,8 @@ export const retryLoop = <A, E extends E2, R, E2, S extends Surface>(
     })
   }
 
-  return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-    Effect.catchAll(self, onFailure({ start, calls: 1, counted: 0, free: 0, state: policy.backoff.initial })))
+  return Effect.flatMap(
+    Clock.currentTimeMillis,
+    (start) => Effect.catchAll(self, onFailure({ start, calls: 1, counted: 0, free: 0, state: policy.backoff.initial }))
+  )
 }
