@@ -14,7 +14,7 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Metric from "effect/Metric"
@@ -27,6 +27,7 @@ import { retryLoop } from "./internal/retryLoop.js"
 import { checker } from "./internal/validate.js"
 import * as Metrics from "./Metrics.js"
 import * as RetryAfter from "./RetryAfter.js"
+import type * as RetryBudget from "./RetryBudget.js"
 
 /**
  * @since 0.1.0
@@ -95,6 +96,8 @@ export interface Options<in E = unknown> {
   readonly isRateLimited?: ((error: E) => boolean) | undefined
   /** What the caller sees on giving up. Default `"wrap"`. */
   readonly exhausted?: Surface | undefined
+  /** A budget shared by every call to the service: each call deposits, each retry withdraws. Default: none. */
+  readonly budget?: RetryBudget.RetryBudget | undefined
 }
 
 /**
@@ -116,6 +119,7 @@ export interface Policy<in E = unknown, out S extends Surface = Surface> {
   readonly retryOn: (error: E) => boolean
   readonly isRateLimited: (error: E) => boolean
   readonly exhausted: S
+  readonly budget: RetryBudget.RetryBudget | undefined
   /** Metrics already tagged with this policy's name. */
   readonly metrics: {
     readonly attempts: Metric.Metric.Counter<number>
@@ -137,6 +141,7 @@ export type GiveUpReason =
   | "deadline"
   | "retry-after-beyond-cap"
   | "retry-after-beyond-deadline"
+  | "budget-exhausted"
 
 const reasons: Record<GiveUpReason, string> = {
   "max-attempts": "no attempts left",
@@ -144,7 +149,8 @@ const reasons: Record<GiveUpReason, string> = {
   "schedule-done": "the backoff schedule ended",
   "deadline": "the next retry would end past the deadline",
   "retry-after-beyond-cap": "the server asked for a wait longer than maxRetryAfter",
-  "retry-after-beyond-deadline": "the server asked for a wait that ends past the deadline"
+  "retry-after-beyond-deadline": "the server asked for a wait that ends past the deadline",
+  "budget-exhausted": "the service's retry budget is exhausted"
 }
 
 /**
@@ -252,6 +258,10 @@ export const policy = <E = unknown, const S extends Surface = "wrap">(
     const retryOn = yield* check.predicate("retryOn", options.retryOn ?? Classify.isRetryable)
     const isRateLimited = yield* check.predicate("isRateLimited", options.isRateLimited ?? Classify.isRateLimited)
     const exhausted = yield* check.oneOf("exhausted", options.exhausted ?? defaults.exhausted, ["wrap", "last-error"])
+    const budget = options.budget
+    if (budget !== undefined && (typeof budget !== "object" || !Effect.isEffect(budget.tryWithdraw))) {
+      yield* check.refuse("budget", budget, "a RetryBudget (RetryBudget.make)")
+    }
     return {
       [TypeId]: TypeId,
       name,
@@ -265,6 +275,7 @@ export const policy = <E = unknown, const S extends Surface = "wrap">(
       retryOn,
       isRateLimited,
       exhausted: exhausted as S,
+      budget,
       metrics: {
         attempts: Metric.tagged(Metrics.retryAttempts, "policy", name),
         exhausted: Metric.tagged(Metrics.retryExhausted, "policy", name),

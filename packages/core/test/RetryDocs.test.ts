@@ -2,7 +2,7 @@
  * Every ```ts block of docs/retry.md is a region of this file, run here as a test;
  * the last test fails when the page and this file drift apart.
  */
-import { Backoff, Errors, Retry, RetryAfter } from "@bulwark/core"
+import { Backoff, Errors, Retry, RetryAfter, RetryBudget } from "@bulwark/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Duration, Effect, Either, Exit, Schedule } from "effect"
 import * as fs from "node:fs"
@@ -126,6 +126,25 @@ describe("docs/retry.md", () => {
         env
       )
       expect(loaded).toMatchObject({ maxAttempts: 6, maxElapsedMillis: 120_000 })
+    }))
+
+  it.effect("a retry budget shared by a service", () =>
+    Effect.gen(function*() {
+      const down = scripted(Array(9).fill(new Errors.Unavailable({ service: "agent_http" })))
+      const call = down.effect
+      const exit = yield* runOnTestClock(
+        // #region budget
+        Effect.gen(function*() {
+          // One budget for every call to the service: 10% of requests may be retried, plus 1 retry a second.
+          const budget = yield* RetryBudget.make({ service: "agent_http", ratio: 0.1, minRetriesPerSecond: 1 })
+          const policy = yield* Retry.policy({ name: "agent_http", maxAttempts: 4, budget })
+          return yield* call.pipe(Retry.retry(policy))
+        })
+        // #endregion budget
+      )
+      // The reserve (1 × 10 s) pays for this one call's three retries.
+      expect(down.calls).toHaveLength(4)
+      expect(exit._tag).toBe("Failure")
     }))
 
   it("bad options are refused with a typed error", () => {

@@ -1,4 +1,5 @@
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -108,33 +109,50 @@ export const retryLoop = <A, E extends E2, R, E2, S extends Surface>(
           free: free ? progress.free + 1 : progress.free,
           state: free ? progress.state : stepped
         }
-        const note = free ? " (rate limited: not counted as an attempt)" : ""
-        return Metric.increment(Metric.tagged(policy.metrics.attempts, "error", tagOf(error) ?? "unknown")).pipe(
-          Effect.zipRight(Metric.update(policy.metrics.delay, delay / 1000)),
-          Effect.zipRight(
-            Effect.logWarning(
-              `${attemptLabel(progress.counted)} ${policy.name} failed: ${describeError(error)}. Retrying in ${
-                formatDelay(delay)
-              }${note}`
-            )
-          ),
-          Effect.annotateLogs({ policy: policy.name, attempt: progress.counted + 1, delay_ms: delay }),
-          Effect.zipRight(spanEvent("bulwark.retry", {
-            policy: policy.name,
-            attempt: progress.counted + 1,
-            "delay.ms": delay,
-            "error.tag": tagOf(error) ?? "unknown",
-            "rate_limited.free": free
-          })),
-          Effect.zipRight(Effect.sleep(Duration.millis(delay))),
-          Effect.zipRight(Effect.catchAll(self, onFailure(next)))
+        const retry = retryAfter(progress, next, error, delay, free)
+        if (policy.budget === undefined) return retry
+        return Effect.flatMap(
+          policy.budget.tryWithdraw,
+          (allowed) => allowed ? retry : giveUp(progress, error, now, "budget-exhausted")
         )
       })
     })
   }
 
-  return Effect.flatMap(
-    Clock.currentTimeMillis,
-    (start) => Effect.catchAll(self, onFailure({ start, calls: 1, counted: 0, free: 0, state: policy.backoff.initial }))
-  )
+  const retryAfter = (
+    progress: Progress,
+    next: Progress,
+    error: E,
+    delay: number,
+    free: boolean
+  ): Effect.Effect<A, Failure<E, S>, R> =>
+    Metric.increment(Metric.tagged(policy.metrics.attempts, "error", tagOf(error) ?? "unknown")).pipe(
+      Effect.zipRight(Metric.update(policy.metrics.delay, delay / 1000)),
+      Effect.zipRight(
+        Effect.logWarning(
+          `${attemptLabel(progress.counted)} ${policy.name} failed: ${describeError(error)}. Retrying in ${
+            formatDelay(delay)
+          }${free ? " (rate limited: not counted as an attempt)" : ""}`
+        )
+      ),
+      Effect.annotateLogs({ policy: policy.name, attempt: progress.counted + 1, delay_ms: delay }),
+      Effect.zipRight(spanEvent("bulwark.retry", {
+        policy: policy.name,
+        attempt: progress.counted + 1,
+        "delay.ms": delay,
+        "error.tag": tagOf(error) ?? "unknown",
+        "rate_limited.free": free
+      })),
+      Effect.zipRight(Effect.sleep(Duration.millis(delay))),
+      Effect.zipRight(Effect.catchAll(self, onFailure(next)))
+    )
+
+  // The start time is read straight from the fiber's Clock service (TestClock
+  // included): a `Clock.currentTimeMillis` + `flatMap` would cost the happy path
+  // two more steps (see the retry-anatomy benchmark).
+  const run = Effect.withFiberRuntime<A, Failure<E, S>, R>((fiber) => {
+    const start = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    return Effect.catchAll(self, onFailure({ start, calls: 1, counted: 0, free: 0, state: policy.backoff.initial }))
+  })
+  return policy.budget === undefined ? run : Effect.zipRight(policy.budget.deposit, run)
 }
