@@ -7,6 +7,7 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Errors from "./Errors.js"
+import * as RateLimiter from "./RateLimiter.js"
 
 /**
  * A classification of failures.
@@ -17,8 +18,29 @@ import * as Errors from "./Errors.js"
 export type Predicate = (error: unknown) => boolean
 
 /**
- * Tags that are transient by default. `TimeoutException` is what
- * `Effect.timeout` fails with.
+ * Tags of the calls Bulwark's own policies refused before they reached the
+ * service: a circuit breaker, a bulkhead, a limiter or a Retry-After gate said no.
+ *
+ * @since 0.1.0
+ * @category Defaults
+ */
+export const localRejectionTags: ReadonlySet<string> = new Set([
+  "CircuitOpen",
+  "CircuitIsolated",
+  "BulkheadFull",
+  "BulkheadQueueTimeout",
+  "LimitExceeded",
+  "LimitQueueTimeout",
+  "GateClosed"
+])
+
+/**
+ * Tags that are transient by default: the service's transient families, a
+ * per-attempt timeout (`AttemptTimedOut`, and `TimeoutException`, what
+ * `Effect.timeout` fails with), and the local rejections that pass with time —
+ * all but `CircuitIsolated`, which only a person lifts. An open breaker's
+ * `CircuitOpen` carries the remaining open time as its `retryAfter`, so a retry
+ * waits exactly that long.
  *
  * @since 0.1.0
  * @category Defaults
@@ -30,7 +52,9 @@ export const retryableTags: ReadonlySet<string> = new Set([
   "ServerError",
   "TimedOut",
   "ConnectionFailed",
-  "TimeoutException"
+  "AttemptTimedOut",
+  "TimeoutException",
+  ...[...localRejectionTags].filter((tag) => tag !== "CircuitIsolated")
 ])
 
 /**
@@ -68,6 +92,28 @@ export const isRetryable: Predicate = (error) => {
   const tag = tagOf(error)
   return tag !== undefined && retryableTags.has(tag)
 }
+
+/**
+ * A refusal by one of Bulwark's own policies, not by the service: a tag of
+ * {@link localRejectionTags}, or the `RateLimited` of a local rate limiter in
+ * reject mode (which shares its tag with a server's 429).
+ *
+ * @since 0.1.0
+ * @category Defaults
+ */
+export const isLocalRejection: Predicate = (error) => {
+  const tag = tagOf(error)
+  return tag !== undefined && (localRejectionTags.has(tag) || RateLimiter.isRejection(error))
+}
+
+/**
+ * A transient failure of the service itself: what a circuit breaker counts by
+ * default. The refusals of Bulwark's own policies say nothing about the service.
+ *
+ * @since 0.1.0
+ * @category Defaults
+ */
+export const isServiceFailure: Predicate = (error) => isRetryable(error) && !isLocalRejection(error)
 
 /**
  * The server asked us to slow down: "GPU busy" is not a failure of the request.

@@ -52,6 +52,21 @@ describe("Classify", () => {
     expect(noRateLimits(new Errors.Overloaded({}))).toBe(true)
   })
 
+  it("tells Bulwark's own refusals from the service's failures", () => {
+    const localLimiter = new Errors.RateLimited({ service: "llm", detail: "local rate limiter" })
+    const server429 = new Errors.RateLimited({ service: "llm", status: 429 })
+    expect(Classify.isLocalRejection(localLimiter)).toBe(true)
+    expect(Classify.isServiceFailure(localLimiter)).toBe(false)
+    expect(Classify.isServiceFailure(server429)).toBe(true)
+    for (const tag of ["CircuitOpen", "BulkheadFull", "LimitExceeded", "GateClosed"]) {
+      expect(Classify.isRetryable({ _tag: tag })).toBe(true)
+      expect(Classify.isServiceFailure({ _tag: tag })).toBe(false)
+    }
+    expect(Classify.isRetryable({ _tag: "CircuitIsolated" })).toBe(false)
+    expect(Classify.isRetryable({ _tag: "AttemptTimedOut" })).toBe(true)
+    expect(Classify.isRetryable({ _tag: "DeadlineExceeded" })).toBe(false)
+  })
+
   it("messages say what happened and where", () => {
     const error = new Errors.RateLimited({
       service: "orpheus",

@@ -2,13 +2,19 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { constant } from "effect/Function"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import { tagOf } from "../Classify.js"
 import type { Failure, GiveUpReason, Policy, Surface } from "../Retry.js"
 import { describeReason, RetriesExhausted } from "../Retry.js"
 import * as RetryAfter from "../RetryAfter.js"
+import * as Timeout from "../Timeout.js"
+
+const infinity = constant(Infinity)
 
 interface Progress {
   /** When the first call started. */
@@ -83,40 +89,44 @@ export const retryLoop = <A, E extends E2, R, E2, S extends Surface>(
 
   const onFailure = (progress: Progress) => (error: E): Effect.Effect<A, Failure<E, S>, R> => {
     if (!policy.retryOn(error)) return Effect.fail(error)
-    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const free = policy.rateLimitedAttempts === "free" && policy.isRateLimited(error)
-      if (free ? progress.free >= policy.maxRateLimited : progress.counted + 1 >= policy.maxAttempts) {
-        return giveUp(progress, error, now, free ? "max-rate-limited" : "max-attempts")
+    return Effect.flatMap(
+      Effect.zip(Clock.currentTimeMillis, FiberRef.get(Timeout.currentDeadline)),
+      ([now, enclosing]) => {
+        const free = policy.rateLimitedAttempts === "free" && policy.isRateLimited(error)
+        if (free ? progress.free >= policy.maxRateLimited : progress.counted + 1 >= policy.maxAttempts) {
+          return giveUp(progress, error, now, free ? "max-rate-limited" : "max-attempts")
+        }
+        // A free retry peeks at the backoff without advancing it: "GPU busy" must not
+        // make the next real failure wait longer.
+        return Effect.flatMap(policy.backoff.step(now, error, progress.state), ([stepped, , decision]) => {
+          if (ScheduleDecision.isDone(decision)) return giveUp(progress, error, now, "schedule-done")
+          const backoffMillis = Math.max(0, Intervals.start(decision.intervals) - now)
+          const hint = policy.retryAfter === "ignore" ? undefined : RetryAfter.hint(error)
+          const hintMillis = hint === undefined ? 0 : RetryAfter.ceilMillis(hint)
+          if (hintMillis > policy.maxRetryAfterMillis) return giveUp(progress, error, now, "retry-after-beyond-cap")
+          const delay = RetryAfter.delayMillis(policy.retryAfter, backoffMillis, hint)
+          // The earlier of the policy's own deadline and that of an enclosing Timeout.total.
+          const deadline = Math.min(progress.start + policy.maxElapsedMillis, Option.getOrElse(enclosing, infinity))
+          if (now + delay > deadline) {
+            const hintAlone = hint !== undefined && now + hintMillis > deadline
+            return giveUp(progress, error, now, hintAlone ? "retry-after-beyond-deadline" : "deadline")
+          }
+          const next: Progress = {
+            start: progress.start,
+            calls: progress.calls + 1,
+            counted: free ? progress.counted : progress.counted + 1,
+            free: free ? progress.free + 1 : progress.free,
+            state: free ? progress.state : stepped
+          }
+          const retry = retryAfter(progress, next, error, delay, free)
+          if (policy.budget === undefined) return retry
+          return Effect.flatMap(
+            policy.budget.tryWithdraw,
+            (allowed) => allowed ? retry : giveUp(progress, error, now, "budget-exhausted")
+          )
+        })
       }
-      // A free retry peeks at the backoff without advancing it: "GPU busy" must not
-      // make the next real failure wait longer.
-      return Effect.flatMap(policy.backoff.step(now, error, progress.state), ([stepped, , decision]) => {
-        if (ScheduleDecision.isDone(decision)) return giveUp(progress, error, now, "schedule-done")
-        const backoffMillis = Math.max(0, Intervals.start(decision.intervals) - now)
-        const hint = policy.retryAfter === "ignore" ? undefined : RetryAfter.hint(error)
-        const hintMillis = hint === undefined ? 0 : RetryAfter.ceilMillis(hint)
-        if (hintMillis > policy.maxRetryAfterMillis) return giveUp(progress, error, now, "retry-after-beyond-cap")
-        const delay = RetryAfter.delayMillis(policy.retryAfter, backoffMillis, hint)
-        const elapsed = now - progress.start
-        if (elapsed + delay > policy.maxElapsedMillis) {
-          const hintAlone = hint !== undefined && elapsed + hintMillis > policy.maxElapsedMillis
-          return giveUp(progress, error, now, hintAlone ? "retry-after-beyond-deadline" : "deadline")
-        }
-        const next: Progress = {
-          start: progress.start,
-          calls: progress.calls + 1,
-          counted: free ? progress.counted : progress.counted + 1,
-          free: free ? progress.free + 1 : progress.free,
-          state: free ? progress.state : stepped
-        }
-        const retry = retryAfter(progress, next, error, delay, free)
-        if (policy.budget === undefined) return retry
-        return Effect.flatMap(
-          policy.budget.tryWithdraw,
-          (allowed) => allowed ? retry : giveUp(progress, error, now, "budget-exhausted")
-        )
-      })
-    })
+    )
   }
 
   const retryAfter = (

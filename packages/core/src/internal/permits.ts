@@ -1,0 +1,151 @@
+import * as Effect from "effect/Effect"
+
+/**
+ * A caller waiting for a permit. `granted` means the permit is already counted
+ * in `active` on the waiter's behalf: whoever ends the wait must either run the
+ * call or give the permit back.
+ */
+export interface Waiter {
+  state: "waiting" | "granted" | "done"
+  resume: ((effect: Effect.Effect<void>) => void) | undefined
+}
+
+/**
+ * Permits with a FIFO queue of waiters and a limit that may change at any time
+ * (the adaptive limiter moves it). Every method is synchronous: called from
+ * inside an `Effect.sync` or an uninterruptible region, each transition is
+ * atomic with respect to other fibers, with no `Ref` round trips on the happy
+ * path. Cancelled waiters stay in the array and are skipped, so leaving the
+ * queue is O(1).
+ */
+export class Permits {
+  active = 0
+  queued = 0
+  private queue: Array<Waiter> = []
+  private head = 0
+
+  constructor(public limit: number, private readonly onChange: (permits: Permits) => void) {}
+
+  /** Takes a permit at once if one is free and nobody waits ahead of us. */
+  tryTake(): boolean {
+    if (this.active >= this.limit || this.queued > 0) return false
+    this.active++
+    this.onChange(this)
+    return true
+  }
+
+  enqueue(): Waiter {
+    const waiter: Waiter = { state: "waiting", resume: undefined }
+    this.queue.push(waiter)
+    this.queued++
+    this.onChange(this)
+    return waiter
+  }
+
+  /** Suspends until the waiter is granted a permit. */
+  wait(waiter: Waiter): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      if (waiter.state === "granted") resume(Effect.void)
+      else waiter.resume = resume
+    })
+  }
+
+  release(): void {
+    this.active--
+    this.drain()
+    this.onChange(this)
+  }
+
+  /** The wait ended without running the call (timeout, interruption). */
+  abandon(waiter: Waiter): void {
+    const state = waiter.state
+    waiter.state = "done"
+    waiter.resume = undefined
+    if (state === "granted") {
+      this.release()
+    } else if (state === "waiting") {
+      this.queued--
+      this.onChange(this)
+    }
+  }
+
+  /** The granted waiter now runs its call; its permit is released like any other. */
+  claim(waiter: Waiter): void {
+    waiter.state = "done"
+    waiter.resume = undefined
+  }
+
+  setLimit(limit: number): void {
+    this.limit = limit
+    this.drain()
+    this.onChange(this)
+  }
+
+  private drain(): void {
+    while (this.active < this.limit && this.queued > 0) {
+      const waiter = this.queue[this.head]!
+      this.head++
+      if (waiter.state !== "waiting") continue
+      waiter.state = "granted"
+      this.queued--
+      this.active++
+      const resume = waiter.resume
+      waiter.resume = undefined
+      if (resume !== undefined) resume(Effect.void)
+    }
+    // Skip the cancelled waiters at the head, then reclaim the consumed prefix now and then.
+    while (this.head < this.queue.length && this.queue[this.head]!.state !== "waiting") this.head++
+    if (this.head === this.queue.length) {
+      this.queue = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
+    }
+  }
+}
+
+/** What a caller does when no permit is free. */
+export interface Queueing<X> {
+  readonly maxQueue: number
+  readonly queueTimeout: number | undefined
+  /** The queue is full too. */
+  readonly full: () => Effect.Effect<never, X>
+  /** The caller waited `queueTimeout` in vain. */
+  readonly timedOut: () => Effect.Effect<never, X>
+}
+
+/**
+ * Runs `use` holding a permit, waiting in the queue for one if need be. `use`
+ * gets the interruptibility `restore` and must release the permit exactly once.
+ * Everything between taking the permit and handing it to `use` is
+ * uninterruptible, so no interruption can lose a permit: an interrupted waiter
+ * leaves the queue, or gives back the permit it was granted meanwhile.
+ */
+export const withPermit = <A, E, R, X>(
+  permits: Permits,
+  queueing: Queueing<X>,
+  use: (restore: <A1, E1, R1>(effect: Effect.Effect<A1, E1, R1>) => Effect.Effect<A1, E1, R1>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | X, R> =>
+  Effect.uninterruptibleMask((restore) => {
+    if (permits.tryTake()) return use(restore)
+    if (permits.queued >= queueing.maxQueue) return queueing.full()
+    const waiter = permits.enqueue()
+    const wait = permits.wait(waiter)
+    const waited: Effect.Effect<void, X> = queueing.queueTimeout === undefined ? wait : Effect.flatMap(
+      Effect.timeoutOption(wait, queueing.queueTimeout),
+      (granted) => {
+        if (granted._tag === "Some") return Effect.void
+        // The timer may have won the race against a grant: abandon gives such a permit back.
+        permits.abandon(waiter)
+        return queueing.timedOut()
+      }
+    )
+    return restore(waited).pipe(
+      Effect.onInterrupt(() => Effect.sync(() => permits.abandon(waiter))),
+      Effect.zipRight(Effect.suspend(() => {
+        permits.claim(waiter)
+        return use(restore)
+      }))
+    )
+  })
