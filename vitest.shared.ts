@@ -1,4 +1,7 @@
+import { fileURLToPath } from "node:url"
 import { defineProject } from "vitest/config"
+
+const setup = fileURLToPath(new URL("./vitest.setup.ts", import.meta.url))
 
 /**
  * Every project resolves `@bulwark/*` to its TypeScript sources (the `@bulwark/source`
@@ -11,6 +14,7 @@ export const project = (name: string) =>
     test: {
       name,
       include: ["test/**/*.test.ts"],
+      setupFiles: [setup],
       fakeTimers: { toFake: undefined },
       sequence: { concurrent: true }
     }
