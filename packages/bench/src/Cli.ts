@@ -22,6 +22,7 @@ export interface Args {
 export const usage = `Usage: pnpm bench [name...] [options]
 
 Runs the named benchmarks (all when none is named) and prints a table per benchmark.
+Simulations (storm) run once in virtual time; the tuning options do not apply to them.
 
 Options:
   --json           print one JSON document on stdout instead of tables
@@ -104,5 +105,9 @@ export const parse = (argv: ReadonlyArray<string>): Either.Either<Args, string> 
   })
 }
 
-/** The command that reproduces one benchmark's numbers, for the docs. */
-export const command = (name: string, args: Args): string => ["pnpm bench", name, ...args.tuning].join(" ")
+/**
+ * The command that reproduces one benchmark's numbers, for the docs. The tuning
+ * flags only tune timings: a simulation's command goes without them.
+ */
+export const command = (name: string, args: Args, timing = true): string =>
+  ["pnpm bench", name, ...(timing ? args.tuning : [])].join(" ")

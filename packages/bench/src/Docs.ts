@@ -3,9 +3,9 @@
  * `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`. A run replaces the intro and
  * the sections of the benchmarks it ran, and leaves every other section alone.
  */
-import type { Report } from "./Harness.js"
 import * as Machine from "./Machine.js"
 import * as Render from "./Render.js"
+import * as Simulation from "./Simulation.js"
 
 export const title = "# Benchmarks"
 
@@ -29,8 +29,12 @@ export const intro = (machine: Machine.Machine, date: string): string =>
     "calls with `process.hrtime.bigint()`; N is calibrated per peer so that one sample takes about 10 ms (each",
     "section says what it used), once before and once after the warm-up rounds, which are thrown away. Each",
     "table gives the median of the per-sample ns/call (with p25–p75) and the ratio of that median to the bare",
-    "call of the peer's own group: Effect code to a bare effect, promise code to a bare async function.",
+    "call of the peer's own group: Effect code to a bare effect, promise code to a bare async function (a",
+    "ratio marked `to X` is taken against the bare call X of another group).",
     "Absolute times are a property of the machine; read the ratios.",
+    "",
+    "A simulation (`storm`) is not timed: it plays a scenario once, in virtual time, deterministically; its",
+    "section says what each column means, and `--json` gives the same meanings in `columns`.",
     "",
     "`pnpm bench` first builds with `tsc -b`, then runs the compiled JavaScript, which is what users of the",
     "published packages run. Through a TypeScript loader such as tsx, esbuild's `keepNames` adds an",
@@ -42,12 +46,18 @@ export const intro = (machine: Machine.Machine, date: string): string =>
   ].join("\n")
 
 export interface Section {
-  readonly report: Report
+  readonly report: Render.AnyReport
   /** The exact command that produced the report, e.g. `pnpm bench retry`. */
   readonly command: string
   readonly description: string
   readonly date: string
 }
+
+/** A simulation's columns, as a list under its table. */
+const legend = (report: Render.AnyReport): ReadonlyArray<string> =>
+  report.kind === "simulation"
+    ? ["", ...Simulation.shown(report.columns).map((column) => `- **${column.label}**: ${column.description}.`)]
+    : []
 
 export const section = ({ command, date, description, report }: Section): string =>
   [
@@ -57,7 +67,8 @@ export const section = ({ command, date, description, report }: Section): string
     "",
     `\`${command}\` — ${date}, ${Machine.describe(report.machine)}; ${Render.method(report)}.`,
     "",
-    Render.markdown(report)
+    Render.markdown(report),
+    ...legend(report)
   ].join("\n")
 
 /** The new page: `page` (or a fresh one) with the intro and the given sections replaced. */

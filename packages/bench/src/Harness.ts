@@ -20,6 +20,13 @@ export interface Peer {
   readonly name: string
   readonly group?: string | undefined
   readonly bare?: boolean | undefined
+  /**
+   * The bare peer this peer's ratio is taken against, when not its group's own:
+   * a group of like outcomes (a refused call) can then mix Effect and promise
+   * peers, each against the bare call of its kind. A group whose peers all name
+   * a baseline needs no bare peer.
+   */
+  readonly baseline?: string | undefined
   readonly run: (iterations: number) => Promise<void>
 }
 
@@ -30,6 +37,8 @@ export interface VerdictSpec {
 }
 
 export interface Benchmark {
+  /** A timing benchmark (the default); see Simulation.ts for the other kind. */
+  readonly kind?: "timing" | undefined
   /** What `pnpm bench <name>` selects; also the docs section id. */
   readonly name: string
   readonly title: string
@@ -68,13 +77,13 @@ export interface Row {
   readonly name: string
   readonly group: string
   readonly bare: boolean
-  /** The name of the bare peer of this row's group. */
+  /** The name of the bare peer `ratioToBare` is taken against: its group's, or the one the peer names. */
   readonly baseline: string
   /** Median over samples of ns per call. */
   readonly nsPerCall: number
   readonly p25: number
   readonly p75: number
-  /** `nsPerCall` over the `nsPerCall` of the bare peer of the same group. */
+  /** `nsPerCall` over the `nsPerCall` of the `baseline` peer. */
   readonly ratioToBare: number
   /** `nsPerCall` over the `nsPerCall` of every bare peer, by name. */
   readonly ratioTo: Readonly<Record<string, number>>
@@ -92,8 +101,9 @@ export interface Verdict {
   readonly text: string
 }
 
-/** What `--json` prints for one benchmark. */
+/** What `--json` prints for one timing benchmark. */
 export interface Report {
+  readonly kind: "timing"
   readonly benchmark: string
   readonly title: string
   readonly rows: ReadonlyArray<Row>
@@ -127,7 +137,11 @@ const round = (value: number, digits: number): number => {
 export const roundOrder = (size: number, round: number): ReadonlyArray<number> =>
   Array.from({ length: size }, (_, k) => (k + round) % size)
 
-/** Throws unless names are unique and every group has exactly one bare peer. */
+/**
+ * Throws unless names are unique, every group has exactly one bare peer (or
+ * none, when each of its peers names a baseline), and every named baseline is
+ * a bare peer.
+ */
 export const validate = (benchmark: Benchmark): void => {
   const names = new Set<string>()
   for (const peer of benchmark.peers) {
@@ -136,9 +150,18 @@ export const validate = (benchmark: Benchmark): void => {
   }
   const groups = new Set(benchmark.peers.map(groupOf))
   for (const group of groups) {
-    const bare = benchmark.peers.filter((peer) => groupOf(peer) === group && peer.bare === true)
-    if (bare.length !== 1) {
+    const members = benchmark.peers.filter((peer) => groupOf(peer) === group)
+    const bare = members.filter((peer) => peer.bare === true)
+    const allNamed = bare.length === 0 && members.every((peer) => peer.baseline !== undefined)
+    if (bare.length !== 1 && !allNamed) {
       throw new Error(`${benchmark.name}: group "${group}" needs exactly one bare peer, has ${bare.length}`)
+    }
+  }
+  for (const peer of benchmark.peers) {
+    if (peer.baseline === undefined) continue
+    if (peer.bare === true) throw new Error(`${benchmark.name}: the bare peer "${peer.name}" names a baseline`)
+    if (!benchmark.peers.some((other) => other.name === peer.baseline && other.bare === true)) {
+      throw new Error(`${benchmark.name}: "${peer.name}" names the baseline "${peer.baseline}", which is no bare peer`)
     }
   }
   for (const name of benchmark.verdict === undefined ? [] : [benchmark.verdict.subject, benchmark.verdict.reference]) {
@@ -169,9 +192,12 @@ export const summarize = (
     return { peer, measurement, median: median(measurement.nsPerCall) }
   })
   const bareMedians = new Map(measured.filter(({ peer }) => peer.bare === true).map((m) => [m.peer.name, m]))
-  const bareOf = (group: string) => [...bareMedians.values()].find(({ peer }) => groupOf(peer) === group)!
+  const baselineOf = (peer: Peer) =>
+    peer.baseline === undefined
+      ? [...bareMedians.values()].find((bare) => groupOf(bare.peer) === groupOf(peer))!
+      : bareMedians.get(peer.baseline)!
   const rows: Array<Row> = measured.map(({ measurement, median, peer }) => {
-    const baseline = bareOf(groupOf(peer))
+    const baseline = baselineOf(peer)
     return {
       name: peer.name,
       group: groupOf(peer),
@@ -186,7 +212,7 @@ export const summarize = (
       iterations: measurement.iterations
     }
   })
-  const report = { benchmark: benchmark.name, title: benchmark.title, rows, settings, machine }
+  const report: Report = { kind: "timing", benchmark: benchmark.name, title: benchmark.title, rows, settings, machine }
   return benchmark.verdict === undefined ? report : { ...report, verdict: judge(benchmark.verdict, rows) }
 }
 

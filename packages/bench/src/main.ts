@@ -9,10 +9,11 @@ import { fileURLToPath } from "node:url"
 import { all } from "./benchmarks/index.js"
 import * as Cli from "./Cli.js"
 import * as Docs from "./Docs.js"
-import type { Progress, Report } from "./Harness.js"
+import type { Progress } from "./Harness.js"
 import { measure } from "./Harness.js"
 import * as Machine from "./Machine.js"
 import * as Render from "./Render.js"
+import { simulate } from "./Simulation.js"
 
 const docsPath = fileURLToPath(new URL("../../../docs/benchmarks.md", import.meta.url))
 
@@ -50,9 +51,11 @@ const main = async (): Promise<void> => {
   const selected = args.names.length === 0 ? all : all.filter((benchmark) => args.names.includes(benchmark.name))
 
   const machine = Machine.current()
-  const reports: Array<Report> = []
+  const reports: Array<Render.AnyReport> = []
   for (const benchmark of selected) {
-    const report = await measure(benchmark, args.settings, machine, { onProgress: showProgress })
+    const report = benchmark.kind === "simulation"
+      ? await simulate(benchmark, machine)
+      : await measure(benchmark, args.settings, machine, { onProgress: showProgress })
     clearProgress()
     reports.push(report)
     if (!args.json) process.stdout.write(`${Render.table(report)}\n`)
@@ -68,7 +71,7 @@ const main = async (): Promise<void> => {
     const page = fs.existsSync(docsPath) ? fs.readFileSync(docsPath, "utf8") : undefined
     const sections = reports.map((report, index) => ({
       report,
-      command: Cli.command(report.benchmark, args),
+      command: Cli.command(report.benchmark, args, report.kind === "timing"),
       description: selected[index]!.description,
       date
     }))

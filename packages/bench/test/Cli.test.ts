@@ -33,6 +33,7 @@ describe("Cli", () => {
     expect(args.settings).toEqual({ ...quickSettings, samples: 7, targetSampleMillis: 2.5 })
     expect(Cli.command("retry", args)).toBe("pnpm bench retry --quick --samples 7 --target-ms 2.5")
     expect(Cli.command("retry", parse("--json", "--write-docs"))).toBe("pnpm bench retry")
+    expect(Cli.command("storm", args, false)).toBe("pnpm bench storm")
   })
 
   it("refuses unknown options and bad numbers", () => {

@@ -3,6 +3,7 @@ import * as Docs from "../src/Docs.js"
 import type { Report } from "../src/Harness.js"
 
 const report = (benchmark: string): Report => ({
+  kind: "timing",
   benchmark,
   title: `${benchmark} title`,
   rows: [

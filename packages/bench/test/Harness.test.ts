@@ -146,7 +146,8 @@ describe("Harness", () => {
 
     it("serializes to the documented JSON shape", () => {
       const json = JSON.parse(JSON.stringify(report)) as Report
-      expect(Object.keys(json)).toEqual(["benchmark", "title", "rows", "settings", "machine", "verdict"])
+      expect(Object.keys(json)).toEqual(["kind", "benchmark", "title", "rows", "settings", "machine", "verdict"])
+      expect(json.kind).toBe("timing")
       expect(json.benchmark).toBe("fake")
       expect(json.settings).toEqual(settings)
       expect(json.machine).toEqual(machine)
@@ -181,6 +182,33 @@ describe("Harness", () => {
       ])
     })
 
+    it("takes the ratio of a peer that names a baseline against that bare peer", () => {
+      const peers: ReadonlyArray<Peer> = [
+        ...fakePeers,
+        { name: "refused effect", group: "refusal", baseline: "bare effect", run: idle },
+        { name: "refused fn", group: "refusal", baseline: "bare fn", run: idle }
+      ]
+      const mixed = Harness.summarize(
+        benchmark(peers),
+        [
+          samples("bare effect", [100]),
+          samples("wrapped effect", [300]),
+          samples("bare fn", [40]),
+          samples("wrapped fn", [80]),
+          samples("refused effect", [500]),
+          samples("refused fn", [400])
+        ],
+        settings,
+        machine
+      )
+      const rows = mixed.rows.filter((row) => row.group === "refusal")
+      expect(rows.map(({ baseline, name, ratioToBare }) => ({ name, baseline, ratioToBare }))).toEqual([
+        { name: "refused effect", baseline: "bare effect", ratioToBare: 5 },
+        { name: "refused fn", baseline: "bare fn", ratioToBare: 10 }
+      ])
+      expect(rows[0]!.ratioTo).toEqual({ "bare effect": 5, "bare fn": 12.5 })
+    })
+
     it("refuses a peer without samples", () => {
       expect(() => Harness.summarize(benchmark(fakePeers), [samples("bare effect", [1])], settings, machine))
         .toThrow(/no samples for "wrapped effect"/)
@@ -196,6 +224,26 @@ describe("Harness", () => {
           { name: "b", bare: true, run: idle }
         ]))
       ).toThrow(/has 2/)
+    })
+
+    it("lets a group go without a bare peer only when each of its peers names one", () => {
+      const bare: Peer = { name: "bare", bare: true, group: "g", run: idle }
+      expect(() => Harness.validate(benchmark([bare, { name: "a", group: "h", baseline: "bare", run: idle }])))
+        .not.toThrow()
+      expect(() =>
+        Harness.validate(benchmark([
+          bare,
+          { name: "a", group: "h", baseline: "bare", run: idle },
+          { name: "b", group: "h", run: idle }
+        ]))
+      ).toThrow(/group "h" needs exactly one bare peer, has 0/)
+      expect(() => Harness.validate(benchmark([bare, { name: "a", group: "h", baseline: "a", run: idle }])))
+        .toThrow(/names the baseline "a", which is no bare peer/)
+      expect(() => Harness.validate(benchmark([bare, { name: "a", group: "h", baseline: "nope", run: idle }])))
+        .toThrow(/"nope"/)
+      expect(() =>
+        Harness.validate(benchmark([bare, { name: "b2", bare: true, group: "h", baseline: "bare", run: idle }]))
+      ).toThrow(/the bare peer "b2" names a baseline/)
     })
 
     it("needs unique names and a verdict about real peers", () => {
