@@ -182,7 +182,11 @@ export interface AdaptiveLimiter<in E = unknown> {
   readonly algorithm: Algorithm
   readonly minLimit: number
   readonly maxLimit: number
-  /** Runs `self` once admitted and learns from its outcome, or refuses it. */
+  /**
+   * Runs `self` once admitted and learns from its outcome, or refuses it.
+   * Under a `Timeout.total`, a queue wait is cut at its deadline with that timeout's `DeadlineExceeded`
+   * (in the total's type, not this one's).
+   */
   readonly protect: <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | Rejection, R>
   readonly stats: Effect.Effect<Stats>
 }

@@ -118,7 +118,11 @@ export interface Bulkhead {
   readonly maxQueue: number
   /** In milliseconds; `undefined` when queued calls wait as long as it takes. */
   readonly queueTimeoutMillis: number | undefined
-  /** Runs `self` in the bulkhead, or refuses it. */
+  /**
+   * Runs `self` in the bulkhead, or refuses it.
+   * Under a `Timeout.total`, a queue wait is cut at its deadline with that timeout's `DeadlineExceeded`
+   * (in the total's type, not this one's).
+   */
   readonly protect: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Rejection, R>
   readonly stats: Effect.Effect<Stats>
 }

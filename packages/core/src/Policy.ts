@@ -81,7 +81,7 @@ export type Failure<E> = E | Rejection | Retry.RetriesExhausted<E | Rejection> |
  * @category Models
  */
 export interface Layers {
-  readonly totalTimeout: Timeout.Timeout<"total"> | undefined
+  readonly totalTimeout: (Timeout.Timeout<"total"> & Timeout.Bounds) | undefined
   readonly retry: Retry.Policy<unknown, "wrap"> | undefined
   readonly budget: RetryBudget.RetryBudget | undefined
   readonly circuitBreaker: CircuitBreaker.CircuitBreaker | undefined
@@ -194,14 +194,17 @@ export const make = (options: Options): Effect.Effect<Policy, InvalidPolicy> =>
  */
 const compose = (layers: Layers): Policy["protect"] => {
   const inner: Array<(self: Effect.Effect<any, any, any>) => Effect.Effect<any, any, any>> = []
+  // The total timeout only sets the deadline: every wait inside honours it, and the one
+  // fiber of each attempt enforces it (failing with DeadlineExceeded), so a call costs one fork, not two.
   if (layers.attemptTimeout !== undefined) inner.push(layers.attemptTimeout.protect)
+  else if (layers.totalTimeout !== undefined) inner.push(layers.totalTimeout.enforce)
   if (layers.bulkhead !== undefined) inner.push(layers.bulkhead.protect)
   if (layers.adaptiveLimiter !== undefined) inner.push(layers.adaptiveLimiter.protect)
   if (layers.rateLimiter !== undefined) inner.push(layers.rateLimiter.protect)
   if (layers.retryAfterGate !== undefined) inner.push(layers.retryAfterGate.protect)
   if (layers.circuitBreaker !== undefined) inner.push(layers.circuitBreaker.protect)
   if (layers.retry !== undefined) inner.push(Retry.retry(layers.retry))
-  if (layers.totalTimeout !== undefined) inner.push(layers.totalTimeout.protect)
+  if (layers.totalTimeout !== undefined) inner.push(layers.totalTimeout.bound)
   return (self) => inner.reduce((effect, layer) => layer(effect), self)
 }
 

@@ -20,16 +20,21 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
+import type * as Option from "effect/Option"
 import type { InvalidPolicy } from "./Errors.js"
 import { RateLimited } from "./Errors.js"
 import { TokenBucket } from "./internal/tokenBucket.js"
 import { checker } from "./internal/validate.js"
 import * as Metrics from "./Metrics.js"
+import * as Timeout from "./Timeout.js"
 
 /**
  * What a call over the rate does: `wait` for its slot (default) or fail at once
@@ -108,7 +113,11 @@ export interface Stats {
  */
 export interface RateLimiter<out X = RateLimited> {
   readonly service: string
-  /** Runs `self` once its slot comes, or refuses it. */
+  /**
+   * Runs `self` once its slot comes, or refuses it. Under a `Timeout.total`, a wait that would end past
+   * its deadline fails at once with that timeout's `DeadlineExceeded` (in the total's type, not this
+   * one's), without taking the slot.
+   */
   readonly protect: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | X, R>
   readonly stats: Effect.Effect<Stats>
 }
@@ -198,6 +207,9 @@ const validate = (options: Options): Either.Either<Validated, InvalidPolicy> =>
     return { service, emission, tolerance: (burst - 1) * emission, burst, spacing, maxWait }
   })
 
+const currentTimeMillis = <A, E>(fiber: Fiber.RuntimeFiber<A, E>): number =>
+  Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+
 const build = (validated: Validated) => {
   const { burst, maxWait, service } = validated
   const waitHistogram = Metric.tagged(Metrics.rateLimiterWaitSeconds, "service", service)
@@ -207,6 +219,7 @@ const build = (validated: Validated) => {
   const admit = <A, E, R>(
     state: TokenBucket,
     now: number,
+    deadline: Option.Option<number>,
     self: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | RateLimited, R> => {
     const delay = state.delay(now)
@@ -220,6 +233,12 @@ const build = (validated: Validated) => {
       return Effect.fail(
         new RateLimited({ service, detail: rejectionDetail, retryAfter: Duration.millis(delay) })
       )
+    }
+    // Sleeping into an enclosing Timeout.total's deadline would only fail later; the slot stays free.
+    if (deadline._tag === "Some" && now + delay > deadline.value) {
+      const exceeded = Timeout.exceeded(deadline)
+      // The total's own type carries its DeadlineExceeded, as it would after an interruption at the deadline.
+      if (exceeded !== undefined) return exceeded as Effect.Effect<never, never>
     }
     const reservation = state.reserve(now + delay)
     state.waiting++
@@ -264,7 +283,9 @@ export const make: {
       const limiter: RateLimiter = {
         service: validated.service,
         protect: <A, E, R>(self: Effect.Effect<A, E, R>) =>
-          Effect.clockWith((clock) => admit(state, clock.unsafeCurrentTimeMillis(), self)),
+          Effect.withFiberRuntime<A, E | RateLimited, R>((fiber) =>
+            admit(state, currentTimeMillis(fiber), fiber.getFiberRef(Timeout.currentDeadline), self)
+          ),
         stats: Effect.suspend(() => stats(state))
       }
       return limiter
@@ -300,9 +321,9 @@ export const keyed: {
       const limiter: Keyed<K> = {
         service: validated.service,
         protect: (key: K) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-          Effect.clockWith((clock) => {
-            const now = clock.unsafeCurrentTimeMillis()
-            return admit(bucketFor(key, now), now, self)
+          Effect.withFiberRuntime<A, E | RateLimited, R>((fiber) => {
+            const now = currentTimeMillis(fiber)
+            return admit(bucketFor(key, now), now, fiber.getFiberRef(Timeout.currentDeadline), self)
           }),
         stats: (key: K) => Effect.suspend(() => stats(buckets.get(key))),
         size: Effect.sync(() => buckets.size)

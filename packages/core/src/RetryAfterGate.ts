@@ -17,6 +17,8 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -28,6 +30,7 @@ import type { InvalidPolicy } from "./Errors.js"
 import { checker } from "./internal/validate.js"
 import * as Metrics from "./Metrics.js"
 import * as RetryAfter from "./RetryAfter.js"
+import * as Timeout from "./Timeout.js"
 
 /**
  * The gate is closed for longer than the caller was willing to wait.
@@ -94,7 +97,11 @@ export interface Stats {
  */
 export interface RetryAfterGate<in E = unknown> {
   readonly service: string
-  /** Waits for the gate, runs `self`, and closes the gate if `self` fails with a hint. */
+  /**
+   * Waits for the gate, runs `self`, and closes the gate if `self` fails with a hint. Under a
+   * `Timeout.total`, a wait that would end past its deadline fails at once with that timeout's
+   * `DeadlineExceeded` (in the total's type, not this one's).
+   */
   readonly protect: <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | GateClosed, R>
   /** Closes the gate for `duration` from now (never shortens a longer closing), e.g. from a rate-limit header. */
   readonly closeFor: (duration: Duration.DurationInput) => Effect.Effect<void>
@@ -154,20 +161,30 @@ export const make = <E = unknown>(options: Options<E> = {}): Effect.Effect<Retry
 
       const call = <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.catchAll(self, onFailure<E1>)
 
-      /** Sleeps while the gate is closed; re-checks after each sleep, as a later failure may have closed it further. */
+      /**
+       * Sleeps while the gate is closed; re-checks after each sleep, as a later failure may have closed it further.
+       * A wait that would end past the deadline of an enclosing `Timeout.total` fails at once with its
+       * `DeadlineExceeded`: sleeping into the deadline would only fail later.
+       */
       const pass = (counted: boolean): Effect.Effect<void, GateClosed> =>
-        Effect.clockWith((clock) => {
-          const now = clock.unsafeCurrentTimeMillis()
+        Effect.withFiberRuntime((fiber) => {
+          const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
           if (now >= openAt) return Effect.void
           const remaining = Math.ceil(openAt - now)
           if (remaining > maxWait) {
             return Effect.fail(new GateClosed({ service, retryAfter: Duration.millis(remaining) }))
           }
+          const deadline = fiber.getFiberRef(Timeout.currentDeadline)
+          const exceeded = Timeout.exceeded(deadline)
+          const untilDeadline = exceeded === undefined ? Infinity : Option.getOrThrow(deadline) - now
+          // The total's own type carries its DeadlineExceeded, as it would after an interruption at the deadline.
+          if (remaining > untilDeadline) return exceeded as Effect.Effect<never, never>
           if (!counted) waits.unsafeUpdate(1, [])
           const jitter = spread === 0 ? Effect.succeed(0) : Random.nextIntBetween(0, Math.ceil(spread))
           return Effect.flatMap(jitter, (offset) => {
             waiting++
-            return Effect.sleep(Duration.millis(remaining + offset)).pipe(
+            // The spread never pushes a caller past its deadline.
+            return Effect.sleep(Duration.millis(Math.min(remaining + offset, untilDeadline))).pipe(
               Effect.ensuring(Effect.sync(() => waiting--)),
               Effect.zipRight(pass(true))
             )

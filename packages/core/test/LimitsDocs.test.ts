@@ -221,6 +221,28 @@ describe("docs/limits.md", () => {
       expect(calls[1]).toBeGreaterThanOrEqual(30_000)
     }))
 
+  it.effect("a bound deadline: one fiber per attempt", () =>
+    Effect.gen(function*() {
+      const { calls, record } = recorder()
+      // Every request hangs.
+      const complete = (_: string) => Effect.zipRight(record, Effect.never)
+      const prompt = "hello"
+      const exit = yield* runOnTestClock(
+        // #region bound
+        Effect.gen(function*() {
+          const perAttempt = yield* Timeout.attempt("30 seconds", { service: "llm" })
+          const overall = yield* Timeout.total("2 minutes", { service: "llm" })
+          const policy = yield* Retry.policy({ name: "llm", maxAttempts: 5 })
+          // No fiber for the deadline: each attempt's own fiber is cut at min(30 s, the deadline).
+          return yield* complete(prompt).pipe(perAttempt.protect, Retry.retry(policy), overall.bound)
+        })
+        // #endregion bound
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(calls.length).toBeGreaterThanOrEqual(2)
+      expect(Math.max(...calls)).toBeLessThan(120_000)
+    }))
+
   it.effect("the deadline, from inside", () =>
     Effect.gen(function*() {
       const overall = yield* Timeout.total("2 minutes", { service: "llm" })

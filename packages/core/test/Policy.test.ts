@@ -2,6 +2,7 @@ import * as CircuitBreaker from "@bulwark/core/CircuitBreaker"
 import * as Errors from "@bulwark/core/Errors"
 import * as Policy from "@bulwark/core/Policy"
 import type * as Retry from "@bulwark/core/Retry"
+import * as Timeout from "@bulwark/core/Timeout"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber, Logger, LogLevel, TestClock } from "effect"
 import { failureOf, relative, runOnTestClock, scripted } from "./utils/scripted.js"
@@ -74,6 +75,131 @@ describe("Policy", () => {
       expect(relative(starts)).toEqual([0, 3000, 7000])
       expect(exit).toEqual(Exit.succeed("done"))
     }).pipe(quiet))
+
+  describe("the total timeout costs no fiber: each attempt's fiber enforces it, and every wait honours it", () => {
+    it.effect("without an attempt timeout, a hanging call fails with DeadlineExceeded exactly at the deadline", () =>
+      Effect.gen(function*() {
+        const policy = yield* build({ service: "llm", totalTimeout: "5 seconds" })
+        const fiber = yield* Effect.fork(Effect.exit(policy.protect(Effect.never)))
+        yield* TestClock.adjust(4999)
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* TestClock.adjust(1)
+        const error = failureOf(yield* Fiber.join(fiber))
+        expect(error).toBeInstanceOf(Timeout.DeadlineExceeded)
+        expect(error).toMatchObject({ service: "llm", after: Duration.seconds(5) })
+      }))
+
+    it.effect("attempts time out on their own, the last one is cut at the deadline with DeadlineExceeded", () =>
+      Effect.gen(function*() {
+        const policy = yield* build({
+          service: "llm",
+          totalTimeout: "10 seconds",
+          attemptTimeout: "3 seconds",
+          retry: { maxAttempts: 10, base: "1 second", factor: 1, jitter: "none" }
+        })
+        const starts: Array<number> = []
+        const hang = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          starts.push(now)
+          return Effect.never
+        })
+        const fiber = yield* Effect.fork(Effect.exit(policy.protect(hang)))
+        yield* TestClock.adjust(9999)
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* TestClock.adjust(1)
+        // AttemptTimedOut at 3 and 7 s, each retried after 1 s; the third attempt is cut at 10 s.
+        expect(starts).toEqual([0, 4000, 8000])
+        expect(failureOf(yield* Fiber.join(fiber))).toMatchObject({ _tag: "DeadlineExceeded", service: "llm" })
+      }).pipe(quiet))
+
+    it.effect("attempts time out, and the retry declines a sleep past the deadline: RetriesExhausted", () =>
+      Effect.gen(function*() {
+        const policy = yield* build({
+          service: "llm",
+          totalTimeout: "10 seconds",
+          attemptTimeout: "4 seconds",
+          retry: { maxAttempts: 10, base: "3 seconds", factor: 1, jitter: "none" }
+        })
+        const { calls, effect } = scripted([])
+        const hang = Effect.zipRight(effect, Effect.never)
+        const exit = yield* runOnTestClock(policy.protect(hang))
+        // Timed out at 4 s, retried at 7 s; that attempt gets until min(11 s, 10 s) and is cut at 10 s.
+        expect(relative(calls)).toEqual([0, 7000])
+        expect(failureOf(exit)).toMatchObject({ _tag: "DeadlineExceeded" })
+        const short = yield* build({
+          service: "llm",
+          totalTimeout: "10 seconds",
+          attemptTimeout: "2 seconds",
+          retry: { maxAttempts: 10, base: "4 seconds", factor: 1, jitter: "none" }
+        })
+        const again = scripted([])
+        const exhausted = yield* runOnTestClock(short.protect(Effect.zipRight(again.effect, Effect.never)))
+        // 0–2 s, 6–8 s; the next sleep would end at 12 s: declined, not slept into the deadline.
+        expect(relative(again.calls)).toEqual([0, 6000])
+        expect(failureOf(exhausted)).toMatchObject({
+          _tag: "RetriesExhausted",
+          reason: "deadline",
+          lastError: { _tag: "AttemptTimedOut" }
+        })
+      }).pipe(quiet))
+
+    it.effect("a rate limiter wait longer than the time left fails at once with DeadlineExceeded", () =>
+      Effect.gen(function*() {
+        const policy = yield* build({
+          service: "llm",
+          totalTimeout: "5 seconds",
+          rateLimiter: { rate: 1, interval: "10 seconds" }
+        })
+        expect(yield* policy.protect(Effect.succeed(1))).toBe(1)
+        const start = yield* Clock.currentTimeMillis
+        const exit = yield* Effect.exit(policy.protect(Effect.succeed(2)))
+        expect(failureOf(exit)).toMatchObject({ _tag: "DeadlineExceeded", service: "llm" })
+        expect(yield* Clock.currentTimeMillis).toBe(start)
+        // The refused caller took no slot: the next one waits only for the first one's.
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* policy.protect(Effect.succeed(3))).toBe(3)
+      }))
+
+    it.effect("a Retry-After gate wait longer than the time left fails at once with DeadlineExceeded", () =>
+      Effect.gen(function*() {
+        const policy = yield* build({ service: "orpheus", totalTimeout: "5 seconds", retryAfterGate: {} })
+        yield* policy.layers.retryAfterGate!.closeFor("30 seconds")
+        const exit = yield* Effect.exit(policy.protect(Effect.succeed(1)))
+        expect(failureOf(exit)).toMatchObject({ _tag: "DeadlineExceeded", service: "orpheus" })
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+        // A shorter closing is waited out.
+        yield* policy.layers.retryAfterGate!.open
+        yield* policy.layers.retryAfterGate!.closeFor("3 seconds")
+        const fiber = yield* Effect.fork(policy.protect(Clock.currentTimeMillis))
+        yield* TestClock.adjust("3 seconds")
+        expect(yield* Fiber.join(fiber)).toBe(3000)
+      }))
+
+    it.effect("a bulkhead queue wait is cut at the deadline with DeadlineExceeded", () =>
+      Effect.gen(function*() {
+        const policy = yield* build({
+          service: "ollama",
+          totalTimeout: "5 seconds",
+          bulkhead: { maxConcurrent: 1, maxQueue: 10 }
+        })
+        const holder = yield* Effect.fork(Effect.exit(policy.protect(Effect.never)))
+        yield* TestClock.adjust("1 second")
+        const queued = yield* Effect.fork(Effect.exit(policy.protect(Effect.succeed(1))))
+        yield* TestClock.adjust(0)
+        expect((yield* policy.layers.bulkhead!.stats).queued).toBe(1)
+        yield* TestClock.adjust("4 seconds")
+        // The holder hit its deadline at 5 s; the queued caller's deadline is 6 s.
+        expect(failureOf(yield* Fiber.join(holder))).toMatchObject({ _tag: "DeadlineExceeded" })
+        const cut = yield* Effect.fork(Effect.exit(policy.protect(Effect.never)))
+        yield* TestClock.adjust(0)
+        const waiting = yield* Effect.fork(Effect.exit(policy.protect(Effect.succeed(2))))
+        yield* TestClock.adjust(0)
+        expect(yield* Fiber.join(queued)).toEqual(Exit.succeed(1))
+        yield* TestClock.adjust("5 seconds")
+        expect(failureOf(yield* Fiber.join(cut))).toMatchObject({ _tag: "DeadlineExceeded" })
+        expect(failureOf(yield* Fiber.join(waiting))).toMatchObject({ _tag: "DeadlineExceeded" })
+        expect(yield* policy.layers.bulkhead!.stats).toMatchObject({ active: 0, queued: 0 })
+      }))
+  })
 
   it.effect("a 404 passes through unchanged and does not count against the service", () =>
     Effect.gen(function*() {

@@ -332,7 +332,7 @@ describe("Retry", () => {
           calls.slice(1).forEach((time, n) => expect(time - calls[n]!).toBeLessThanOrEqual(cap))
           expect(failureOf(exit)).toMatchObject({ reason: "deadline" })
         }),
-      { fastCheck: { numRuns: 40 } }
+      { timeout: 30_000, fastCheck: { numRuns: 40 } }
     )
 
     it.effect.prop(

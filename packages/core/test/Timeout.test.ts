@@ -22,6 +22,8 @@ const slow = (millis: number) => {
 
 /** The sleeps in progress, by duration, under a clock that counts them (interrupted sleeps leave). */
 const sleeping: Array<number> = []
+/** Every sleep started, by duration. */
+const started: Array<number> = []
 const withSleepsTracked = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.clockWith((base) =>
     Effect.withClock(
@@ -30,7 +32,10 @@ const withSleepsTracked = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Object.assign(Object.create(base) as Clock.Clock, {
         sleep: (duration: Duration.Duration) =>
           Effect.acquireUseRelease(
-            Effect.sync(() => sleeping.push(Duration.toMillis(duration))),
+            Effect.sync(() => {
+              started.push(Duration.toMillis(duration))
+              sleeping.push(Duration.toMillis(duration))
+            }),
             () => base.sleep(duration),
             () => Effect.sync(() => sleeping.splice(sleeping.indexOf(Duration.toMillis(duration)), 1))
           )
@@ -230,6 +235,78 @@ describe("Timeout", () => {
         yield* TestClock.adjust("2 seconds")
         expect(failureOf(yield* Fiber.join(fiber))).toBeInstanceOf(Timeout.DeadlineExceeded)
       }))
+  })
+
+  describe("bound", () => {
+    it.effect("sets the deadline without a fiber; an attempt inside enforces it, failing as the total", () =>
+      Effect.gen(function*() {
+        const overall = yield* Timeout.total("5 seconds", { service: "bound" })
+        const perCall = yield* Timeout.attempt("3 seconds", { service: "bound" })
+        const seen = yield* overall.bound(FiberRef.get(Timeout.currentDeadline))
+        expect(seen).toEqual(Option.some(5000))
+        expect(yield* FiberRef.get(Timeout.currentDeadline)).toEqual(Option.none())
+        // An attempt started at once ends at its own 3 s.
+        const first = yield* Effect.fork(Effect.exit(overall.bound(perCall.protect(Effect.never))))
+        yield* TestClock.adjust("3 seconds")
+        expect(failureOf(yield* Fiber.join(first))).toBeInstanceOf(Timeout.AttemptTimedOut)
+        // Bound at 4 s (deadline 9 s), an attempt started at 7 s would end at 10 s: the deadline comes first.
+        yield* TestClock.adjust("1 second")
+        const late = yield* Effect.fork(
+          Effect.exit(overall.bound(Effect.zipRight(Effect.sleep("3 seconds"), perCall.protect(Effect.never))))
+        )
+        yield* TestClock.adjust(4999)
+        expect(late.unsafePoll()).toBeNull()
+        yield* TestClock.adjust(1)
+        const error = failureOf(yield* Fiber.join(late))
+        expect(error).toBeInstanceOf(Timeout.DeadlineExceeded)
+        expect(error).toMatchObject({ service: "bound", after: Duration.seconds(5) })
+        expect(yield* FiberRef.get(Timeout.currentDeadline)).toEqual(Option.none())
+      }))
+
+    it.effect("enforce: without an attempt timeout, the call is cut at the bound deadline", () =>
+      Effect.gen(function*() {
+        const overall = yield* Timeout.total("2 seconds", { service: "enforced" })
+        expect(yield* overall.enforce(Effect.succeed(1))).toBe(1)
+        const call = slow(10_000)
+        const fiber = yield* Effect.fork(Effect.exit(overall.bound(overall.enforce(call.effect))))
+        yield* TestClock.adjust("2 seconds")
+        expect(failureOf(yield* Fiber.join(fiber))).toMatchObject({ _tag: "DeadlineExceeded", service: "enforced" })
+        expect(call.seen.interruptedAt).toBe(2000)
+        // Under a forking total, an attempt leaves the earlier deadline to it.
+        const forking = yield* Timeout.total("1 second", { service: "forking" })
+        const cut = yield* Effect.fork(Effect.exit(overall.bound(forking.protect(overall.enforce(Effect.never)))))
+        yield* TestClock.adjust("1 second")
+        expect(failureOf(yield* Fiber.join(cut))).toMatchObject({ _tag: "DeadlineExceeded", service: "forking" })
+      }))
+
+    it.effect("a call due before the watchdog wakes gets a timer of its own", () =>
+      Effect.gen(function*() {
+        const overall = yield* Timeout.total("2 seconds", { service: "near" })
+        const perCall = yield* Timeout.attempt("30 seconds", { service: "near" })
+        const far = yield* Effect.fork(Effect.exit(perCall.protect(Effect.never)))
+        yield* settle
+        const near = yield* Effect.fork(Effect.exit(overall.bound(perCall.protect(Effect.never))))
+        yield* TestClock.adjust("2 seconds")
+        expect(failureOf(yield* Fiber.join(near))).toMatchObject({ _tag: "DeadlineExceeded", service: "near" })
+        expect(far.unsafePoll()).toBeNull()
+        yield* TestClock.adjust("28 seconds")
+        expect(failureOf(yield* Fiber.join(far))).toBeInstanceOf(Timeout.AttemptTimedOut)
+      }))
+
+    it.effect("sequential calls share one timer, and none is left after the last one", () =>
+      Effect.gen(function*() {
+        const overall = yield* Timeout.total("2 minutes")
+        const perCall = yield* Timeout.attempt("30 seconds")
+        started.length = 0
+        yield* Effect.forEach(Array.from({ length: 20 }), () => overall.bound(perCall.protect(Effect.yieldNow())))
+        expect(started).toEqual([30_000])
+        yield* settle
+        expect(sleeping).toEqual([])
+        // A call that ends without suspending needs no timer at all.
+        started.length = 0
+        expect(yield* overall.bound(perCall.protect(Effect.succeed(1)))).toBe(1)
+        expect(started).toEqual([])
+      }).pipe(withSleepsTracked))
   })
 
   it.effect("an infinite timeout is no timeout", () =>

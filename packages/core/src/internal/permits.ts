@@ -1,4 +1,8 @@
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Timeout from "../Timeout.js"
 
 /**
  * A caller waiting for a permit. `granted` means the permit is already counted
@@ -130,22 +134,37 @@ export const withPermit = <A, E, R, X>(
   Effect.uninterruptibleMask((restore) => {
     if (permits.tryTake()) return use(restore)
     if (permits.queued >= queueing.maxQueue) return queueing.full()
-    const waiter = permits.enqueue()
-    const wait = permits.wait(waiter)
-    const waited: Effect.Effect<void, X> = queueing.queueTimeout === undefined ? wait : Effect.flatMap(
-      Effect.timeoutOption(wait, queueing.queueTimeout),
-      (granted) => {
-        if (granted._tag === "Some") return Effect.void
-        // The timer may have won the race against a grant: abandon gives such a permit back.
-        permits.abandon(waiter)
-        return queueing.timedOut()
-      }
-    )
-    return restore(waited).pipe(
-      Effect.onInterrupt(() => Effect.sync(() => permits.abandon(waiter))),
-      Effect.zipRight(Effect.suspend(() => {
-        permits.claim(waiter)
-        return use(restore)
-      }))
-    )
+    return Effect.withFiberRuntime<A, E | X, R>((fiber) => {
+      // Taken again in the same step as the enqueue below: a permit freed meanwhile must not be missed.
+      if (permits.tryTake()) return use(restore)
+      if (permits.queued >= queueing.maxQueue) return queueing.full()
+      // Under a Timeout.total, the wait ends at its deadline at the latest, failing as the total does
+      // (the total's own type carries its DeadlineExceeded).
+      const deadline = fiber.getFiberRef(Timeout.currentDeadline)
+      const exceeded = Timeout.exceeded(deadline) as Effect.Effect<never, never> | undefined
+      const untilDeadline = exceeded === undefined
+        ? Infinity
+        : Option.getOrThrow(deadline) - Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      if (exceeded !== undefined && untilDeadline <= 0) return exceeded
+      const byDeadline = untilDeadline < (queueing.queueTimeout ?? Infinity)
+      const bound = byDeadline ? untilDeadline : queueing.queueTimeout
+      const waiter = permits.enqueue()
+      const wait = permits.wait(waiter)
+      const waited: Effect.Effect<void, X> = bound === undefined ? wait : Effect.flatMap(
+        Effect.timeoutOption(wait, bound),
+        (granted) => {
+          if (granted._tag === "Some") return Effect.void
+          // The timer may have won the race against a grant: abandon gives such a permit back.
+          permits.abandon(waiter)
+          return byDeadline ? exceeded! : queueing.timedOut()
+        }
+      )
+      return restore(waited).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => permits.abandon(waiter))),
+        Effect.zipRight(Effect.suspend(() => {
+          permits.claim(waiter)
+          return use(restore)
+        }))
+      )
+    })
   })
