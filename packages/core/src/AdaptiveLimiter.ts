@@ -200,10 +200,7 @@ const ratio = (field: string, value: unknown, upper: "open" | "closed"): Either.
 
 const validate = <E>(options: Options<E>) =>
   Either.gen(function*() {
-    const service = options.service ?? defaults.service
-    if (typeof service !== "string" || service.length === 0) {
-      return yield* check.refuse("service", service, "a non-empty string")
-    }
+    const service = yield* check.service("service", options.service ?? defaults.service)
     const algorithm = yield* check.oneOf("algorithm", options.algorithm ?? defaults.algorithm, ["aimd", "gradient"])
     const minLimit = yield* check.number("minLimit", options.minLimit ?? defaults.minLimit, { min: 1, integer: true })
     const maxLimit = yield* check.number("maxLimit", options.maxLimit ?? defaults.maxLimit, { min: 1, integer: true })

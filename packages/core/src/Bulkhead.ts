@@ -138,10 +138,7 @@ interface Validated {
 
 const validate = (options: Options): Either.Either<Validated, InvalidPolicy> =>
   Either.gen(function*() {
-    const service = options.service ?? defaults.service
-    if (typeof service !== "string" || service.length === 0) {
-      return yield* check.refuse("service", service, "a non-empty string")
-    }
+    const service = yield* check.service("service", options.service ?? defaults.service)
     const maxConcurrent = yield* check.number("maxConcurrent", options.maxConcurrent, { min: 1, integer: true })
     const maxQueue = yield* check.number("maxQueue", options.maxQueue ?? defaults.maxQueue, {
       min: 0,

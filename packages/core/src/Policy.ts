@@ -138,10 +138,7 @@ const build = <A, B, E>(
  */
 export const make = (options: Options): Effect.Effect<Policy, InvalidPolicy> =>
   Effect.gen(function*() {
-    const service = options.service
-    if (typeof service !== "string" || service.length === 0) {
-      return yield* check.refuse("service", service, "a non-empty string")
-    }
+    const service = yield* check.service("service", options.service)
     const totalTimeout = yield* build(options.totalTimeout, (after) => Timeout.total(after, { service })).pipe(
       Effect.mapError((invalid) => new InvalidPolicy({ ...invalid, policy: "policy", field: "totalTimeout" }))
     )

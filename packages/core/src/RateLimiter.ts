@@ -177,10 +177,7 @@ const positive = (field: string, value: unknown): Either.Either<number, InvalidP
 
 const validate = (options: Options): Either.Either<Validated, InvalidPolicy> =>
   Either.gen(function*() {
-    const service = options.service ?? defaults.service
-    if (typeof service !== "string" || service.length === 0) {
-      return yield* check.refuse("service", service, "a non-empty string")
-    }
+    const service = yield* check.service("service", options.service ?? defaults.service)
     const spacing = yield* check.millis("spacing", options.spacing ?? defaults.spacing)
     let emission = 0
     let burst = 1
@@ -240,18 +237,20 @@ const build = (validated: Validated) => {
       // The total's own type carries its DeadlineExceeded, as it would after an interruption at the deadline.
       if (exceeded !== undefined) return exceeded as Effect.Effect<never, never>
     }
-    const reservation = state.reserve(now + delay)
-    state.waiting++
     waitHistogram.unsafeUpdate(delay / 1000, [])
-    return Effect.sleep(Duration.millis(delay)).pipe(
-      Effect.onExit((exit) =>
+    // Reserved and counted in the uninterruptible acquire, so the release always undoes both.
+    return Effect.acquireUseRelease(
+      Effect.sync(() => {
+        state.waiting++
+        return state.reserve(now + delay)
+      }),
+      () => Effect.sleep(Duration.millis(delay)),
+      (reservation, exit) =>
         Effect.sync(() => {
           state.waiting--
           if (Exit.isInterrupted(exit)) state.cancel(reservation)
         })
-      ),
-      Effect.zipRight(self)
-    )
+    ).pipe(Effect.zipRight(self))
   }
 
   const stats = (state: TokenBucket | undefined) =>

@@ -230,8 +230,7 @@ export const policy = <E = unknown, const S extends Surface = "wrap">(
   options: Options<E> & { readonly exhausted?: S | undefined } = {}
 ): Either.Either<Policy<E, S>, InvalidPolicy> =>
   Either.gen(function*() {
-    const name = options.name ?? defaults.name
-    if (typeof name !== "string" || name.length === 0) yield* check.refuse("name", name, "a non-empty string")
+    const name = yield* check.service("name", options.name ?? defaults.name)
     const maxAttempts = yield* check.number("maxAttempts", options.maxAttempts ?? defaults.maxAttempts, {
       min: 1,
       integer: true,

@@ -103,8 +103,11 @@ export interface RetryAfterGate<in E = unknown> {
    * `DeadlineExceeded` (in the total's type, not this one's).
    */
   readonly protect: <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | GateClosed, R>
-  /** Closes the gate for `duration` from now (never shortens a longer closing), e.g. from a rate-limit header. */
-  readonly closeFor: (duration: Duration.DurationInput) => Effect.Effect<void>
+  /**
+   * Closes the gate for `duration` from now (never shortens a longer closing), e.g. from a rate-limit
+   * header. Garbage, negative, NaN or endless durations fail with `InvalidPolicy` and leave the gate as is.
+   */
+  readonly closeFor: (duration: Duration.DurationInput) => Effect.Effect<void, InvalidPolicy>
   /** Opens the gate now. */
   readonly open: Effect.Effect<void>
   readonly stats: Effect.Effect<Stats>
@@ -114,10 +117,7 @@ const check = checker("retry-after-gate")
 
 const validate = <E>(options: Options<E>) =>
   Either.gen(function*() {
-    const service = options.service ?? defaults.service
-    if (typeof service !== "string" || service.length === 0) {
-      return yield* check.refuse("service", service, "a non-empty string")
-    }
+    const service = yield* check.service("service", options.service ?? defaults.service)
     const maxWait = yield* check.millis("maxWait", options.maxWait ?? defaults.maxWait, { infinite: true })
     const spread = yield* check.millis("spread", options.spread ?? defaults.spread)
     const closeOn = yield* check.predicate("closeOn", options.closeOn ?? (() => true))
@@ -181,14 +181,19 @@ export const make = <E = unknown>(options: Options<E> = {}): Effect.Effect<Retry
           if (remaining > untilDeadline) return exceeded as Effect.Effect<never, never>
           if (!counted) waits.unsafeUpdate(1, [])
           const jitter = spread === 0 ? Effect.succeed(0) : Random.nextIntBetween(0, Math.ceil(spread))
-          return Effect.flatMap(jitter, (offset) => {
-            waiting++
-            // The spread never pushes a caller past its deadline.
-            return Effect.sleep(Duration.millis(Math.min(remaining + offset, untilDeadline))).pipe(
-              Effect.ensuring(Effect.sync(() => waiting--)),
-              Effect.zipRight(pass(true))
-            )
-          })
+          return Effect.flatMap(jitter, (offset) =>
+            // Counted in the uninterruptible acquire, so the release always uncounts.
+            Effect.acquireUseRelease(
+              Effect.sync(() => {
+                waiting++
+              }),
+              // The spread never pushes a caller past its deadline.
+              () => Effect.sleep(Duration.millis(Math.min(remaining + offset, untilDeadline))),
+              () =>
+                Effect.sync(() => {
+                  waiting--
+                })
+            ).pipe(Effect.zipRight(pass(true))))
         })
 
       const gate: RetryAfterGate<E> = {
@@ -198,10 +203,15 @@ export const make = <E = unknown>(options: Options<E> = {}): Effect.Effect<Retry
             clock.unsafeCurrentTimeMillis() >= openAt ? call(self) : Effect.zipRight(pass(false), call(self))
           ),
         closeFor: (duration) =>
-          Effect.clockWith((clock) => {
-            const now = clock.unsafeCurrentTimeMillis()
-            return closeUntil(now + Math.ceil(Duration.toMillis(Duration.decode(duration))), now, "closeFor")
-          }),
+          Effect.flatMap(
+            // Fed from response headers: garbage, negative or endless values are refused, not clamped.
+            check.millis("closeFor", duration),
+            (millis) =>
+              Effect.clockWith((clock) => {
+                const now = clock.unsafeCurrentTimeMillis()
+                return closeUntil(now + Math.ceil(millis), now, "closeFor")
+              })
+          ),
         open: Effect.sync(() => {
           openAt = -Infinity
         }),

@@ -119,10 +119,7 @@ export const make = (options: Options = {}): Effect.Effect<RetryBudget, InvalidP
 
 const validate = (options: Options) =>
   Either.gen(function*() {
-    const service = options.service ?? defaults.service
-    if (typeof service !== "string" || service.length === 0) {
-      yield* check.refuse("service", service, "a non-empty string")
-    }
+    const service = yield* check.service("service", options.service ?? defaults.service)
     const ratio = yield* check.number("ratio", options.ratio ?? defaults.ratio, { min: 0 })
     if (ratio === 0 || ratio > 1) yield* check.refuse("ratio", ratio, "a number in (0, 1]")
     const minRetriesPerSecond = yield* check.number(

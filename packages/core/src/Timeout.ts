@@ -168,10 +168,7 @@ const make = <K extends Kind>(
   const check = checker(kind === "attempt" ? "attempt-timeout" : "total-timeout")
   return Effect.flatMap(
     Either.gen(function*() {
-      const service = options.service ?? defaults.service
-      if (typeof service !== "string" || service.length === 0) {
-        return yield* check.refuse("service", service, "a non-empty string")
-      }
+      const service = yield* check.service("service", options.service ?? defaults.service)
       const millis = yield* check.millis("after", after, { infinite: true })
       if (millis === 0) return yield* check.refuse("after", after, "a duration > 0")
       return { service, millis }
@@ -312,15 +309,17 @@ const build = <K extends Kind>(kind: K, service: string, millis: number): Timeou
       if (enclosing._tag === "Some" && enclosing.value <= deadline) return self
       const deadlineRef = Option.some(deadline)
       owners.set(deadlineRef, unenforced)
-      // As `Effect.locally`, at a fraction of its cost (it is an acquire-use-release). An interruption
-      // skips the restore; the fiber then only runs finalizers, which a deadline does not affect.
+      // As `Effect.locally`, at a fraction of its cost. The restore must run on interruption too:
+      // finalizers often call through the very limiters and retries that read the deadline.
       const restore = FiberRef.set(currentDeadline, enclosing)
-      return Effect.zipRight(
-        FiberRef.set(currentDeadline, deadlineRef),
-        Effect.matchCauseEffect(self, {
-          onSuccess: (a) => Effect.as(restore, a),
-          onFailure: (cause) => Effect.zipRight(restore, Effect.failCause(cause))
-        })
+      return Effect.uninterruptibleMask((interruptible) =>
+        Effect.zipRight(
+          FiberRef.set(currentDeadline, deadlineRef),
+          Effect.matchCauseEffect(interruptible(self), {
+            onSuccess: (a) => Effect.as(restore, a),
+            onFailure: (cause) => Effect.zipRight(restore, Effect.failCause(cause))
+          })
+        )
       )
     })
   return { ...base, protect, bound, enforce }

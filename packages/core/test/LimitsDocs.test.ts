@@ -11,9 +11,8 @@ import * as RetryAfterGate from "@bulwark/core/RetryAfterGate"
 import * as Timeout from "@bulwark/core/Timeout"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Exit, Option, Random } from "effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { tracker } from "./utils/concurrency.js"
+import { expectDocRegions } from "./utils/docs.js"
 import { runOnTestClock } from "./utils/scripted.js"
 
 /** Records the clock at each call. */
@@ -271,22 +270,5 @@ describe("docs/limits.md", () => {
       )
     }))
 
-  it("every ts block of docs/limits.md is a region of this file", () => {
-    const doc = fs.readFileSync(path.join(__dirname, "../../../docs/limits.md"), "utf8")
-    const self = fs.readFileSync(__filename, "utf8")
-    const regions = new Map<string, string>()
-    for (const [, name, body] of self.matchAll(/\/\/ #region (\S+)\n([\s\S]*?)\n\s*\/\/ #endregion/g)) {
-      regions.set(name!, dedent(body!))
-    }
-    const blocks = [...doc.matchAll(/<!-- region: (\S+) -->\n```ts\n([\s\S]*?)\n```/g)]
-    expect(blocks.map(([, name]) => name).sort()).toEqual([...regions.keys()].sort())
-    for (const [, name, body] of blocks) expect(body, `region ${name}`).toBe(regions.get(name!))
-    expect(doc.match(/```ts\n/g)?.length).toBe(blocks.length)
-  })
+  it("every ts block of docs/limits.md is a region of this file", () => expectDocRegions("limits.md", __filename))
 })
-
-const dedent = (text: string) => {
-  const lines = text.split("\n")
-  const indent = Math.min(...lines.filter((line) => line.trim() !== "").map((line) => line.search(/\S/)))
-  return lines.map((line) => line.slice(indent)).join("\n")
-}

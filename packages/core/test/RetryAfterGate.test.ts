@@ -141,4 +141,15 @@ describe("RetryAfterGate", () => {
       expect(yield* field({ closeOn: true as never })).toBe("closeOn")
       expect(yield* field({ service: "" })).toBe("service")
     }))
+
+  it.effect.each(["garbage", -5, Number.NaN, "-5 seconds", Infinity] as const)(
+    "closeFor(%s) is refused with a typed error and leaves the gate open",
+    (duration) =>
+      Effect.gen(function*() {
+        const gate = yield* RetryAfterGate.make({ service: "headers" })
+        const error = yield* Effect.flip(gate.closeFor(duration as Duration.DurationInput))
+        expect(error).toMatchObject({ _tag: "InvalidPolicy", field: "closeFor" })
+        expect((yield* gate.stats).retryAfter).toEqual(Option.none())
+      })
+  )
 })

@@ -263,6 +263,22 @@ describe("Timeout", () => {
         expect(yield* FiberRef.get(Timeout.currentDeadline)).toEqual(Option.none())
       }))
 
+    it.effect("an interrupted bound still restores the deadline before finalizers run", () =>
+      Effect.gen(function*() {
+        const overall = yield* Timeout.total("1 second", { service: "bound" })
+        let seenInRelease: Option.Option<number> | undefined
+        const fiber = yield* Effect.fork(
+          Effect.acquireUseRelease(
+            Effect.void,
+            () => overall.bound(Effect.never),
+            () => Effect.map(FiberRef.get(Timeout.currentDeadline), (deadline) => void (seenInRelease = deadline))
+          )
+        )
+        yield* TestClock.adjust(10)
+        yield* Fiber.interrupt(fiber)
+        expect(seenInRelease).toEqual(Option.none())
+      }))
+
     it.effect("enforce: without an attempt timeout, the call is cut at the bound deadline", () =>
       Effect.gen(function*() {
         const overall = yield* Timeout.total("2 seconds", { service: "enforced" })

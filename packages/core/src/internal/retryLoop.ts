@@ -13,6 +13,7 @@ import type { Failure, GiveUpReason, Policy, Surface } from "../Retry.js"
 import { describeReason, RetriesExhausted } from "../Retry.js"
 import * as RetryAfter from "../RetryAfter.js"
 import * as Timeout from "../Timeout.js"
+import { spanEvent } from "./spanEvent.js"
 
 const infinity = constant(Infinity)
 
@@ -37,14 +38,6 @@ const describeError = (error: unknown): string => {
   const message = error instanceof Error ? error.message : typeof error === "string" ? error : ""
   return [tag, message].filter((part) => part !== undefined && part !== "").join(" ") || String(error)
 }
-
-const spanEvent = (name: string, attributes: Record<string, unknown>) =>
-  Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
-    Effect.clockWith((clock) =>
-      Effect.sync(() => {
-        if (span._tag === "Some") span.value.event(name, clock.unsafeCurrentTimeNanos(), attributes)
-      })
-    ))
 
 /**
  * Runs `self`, and on each failure decides, from the policy and the failure,

@@ -68,5 +68,9 @@ export const checker = (policy: string) => {
   const predicate = <F>(field: string, input: F): Checked<F> =>
     typeof input === "function" ? Either.right(input) : refuse(field, input, "a function")
 
-  return { refuse, millis, number, oneOf, predicate }
+  /** The name a policy reports under in logs, errors and metrics. */
+  const service = (field: string, input: unknown): Checked<string> =>
+    typeof input === "string" && input.length > 0 ? Either.right(input) : refuse(field, input, "a non-empty string")
+
+  return { refuse, millis, number, oneOf, predicate, service }
 }
