@@ -28,7 +28,6 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
-import type * as Option from "effect/Option"
 import type { InvalidPolicy } from "./Errors.js"
 import { RateLimited } from "./Errors.js"
 import { TokenBucket } from "./internal/tokenBucket.js"
@@ -216,7 +215,7 @@ const build = (validated: Validated) => {
   const admit = <A, E, R>(
     state: TokenBucket,
     now: number,
-    deadline: Option.Option<number>,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
     self: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | RateLimited, R> => {
     const delay = state.delay(now)
@@ -232,11 +231,8 @@ const build = (validated: Validated) => {
       )
     }
     // Sleeping into an enclosing Timeout.total's deadline would only fail later; the slot stays free.
-    if (deadline._tag === "Some" && now + delay > deadline.value) {
-      const exceeded = Timeout.exceeded(deadline)
-      // The total's own type carries its DeadlineExceeded, as it would after an interruption at the deadline.
-      if (exceeded !== undefined) return exceeded as Effect.Effect<never, never>
-    }
+    const deadline = Timeout.remainingBound(fiber, now)
+    if (deadline !== undefined && delay > deadline.millis) return deadline.fail
     waitHistogram.unsafeUpdate(delay / 1000, [])
     // Reserved and counted in the uninterruptible acquire, so the release always undoes both.
     return Effect.acquireUseRelease(
@@ -283,7 +279,7 @@ export const make: {
         service: validated.service,
         protect: <A, E, R>(self: Effect.Effect<A, E, R>) =>
           Effect.withFiberRuntime<A, E | RateLimited, R>((fiber) =>
-            admit(state, currentTimeMillis(fiber), fiber.getFiberRef(Timeout.currentDeadline), self)
+            admit(state, currentTimeMillis(fiber), fiber, self)
           ),
         stats: Effect.suspend(() => stats(state))
       }
@@ -322,7 +318,7 @@ export const keyed: {
         protect: (key: K) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
           Effect.withFiberRuntime<A, E | RateLimited, R>((fiber) => {
             const now = currentTimeMillis(fiber)
-            return admit(bucketFor(key, now), now, fiber.getFiberRef(Timeout.currentDeadline), self)
+            return admit(bucketFor(key, now), now, fiber, self)
           }),
         stats: (key: K) => Effect.suspend(() => stats(buckets.get(key))),
         size: Effect.sync(() => buckets.size)

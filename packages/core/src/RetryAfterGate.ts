@@ -174,11 +174,9 @@ export const make = <E = unknown>(options: Options<E> = {}): Effect.Effect<Retry
           if (remaining > maxWait) {
             return Effect.fail(new GateClosed({ service, retryAfter: Duration.millis(remaining) }))
           }
-          const deadline = fiber.getFiberRef(Timeout.currentDeadline)
-          const exceeded = Timeout.exceeded(deadline)
-          const untilDeadline = exceeded === undefined ? Infinity : Option.getOrThrow(deadline) - now
-          // The total's own type carries its DeadlineExceeded, as it would after an interruption at the deadline.
-          if (remaining > untilDeadline) return exceeded as Effect.Effect<never, never>
+          const deadline = Timeout.remainingBound(fiber, now)
+          const untilDeadline = deadline === undefined ? Infinity : deadline.millis
+          if (deadline !== undefined && remaining > untilDeadline) return deadline.fail
           if (!counted) waits.unsafeUpdate(1, [])
           const jitter = spread === 0 ? Effect.succeed(0) : Random.nextIntBetween(0, Math.ceil(spread))
           return Effect.flatMap(jitter, (offset) =>

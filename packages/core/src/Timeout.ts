@@ -209,6 +209,25 @@ export const exceeded = (deadline: Option.Option<number>): Effect.Effect<never, 
   owners.get(deadline)?.fail
 
 /**
+ * The time a wait outside the attempt may take before the deadline that an
+ * enclosing `bound` left to be enforced, and the failure to fail with when the
+ * wait would cross it; `undefined` when no such deadline applies.
+ *
+ * @internal
+ */
+export const remainingBound = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  now: number
+): { readonly millis: number; readonly fail: Effect.Effect<never, never> } | undefined => {
+  const deadline = fiber.getFiberRef(currentDeadline)
+  const fail = exceeded(deadline)
+  // The total's own type carries its DeadlineExceeded, as it would after an interruption at the deadline.
+  return fail === undefined
+    ? undefined
+    : { millis: Option.getOrThrow(deadline) - now, fail: fail as Effect.Effect<never, never> }
+}
+
+/**
  * Runs `self` in a fiber of its own until `millis` from now, or until an
  * earlier deadline that an enclosing `bound` left to be enforced here (failing
  * as that one does). An earlier deadline enforced elsewhere (a forking

@@ -1,7 +1,6 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Timeout from "../Timeout.js"
 
 /**
@@ -140,12 +139,12 @@ export const withPermit = <A, E, R, X>(
       if (permits.queued >= queueing.maxQueue) return queueing.full()
       // Under a Timeout.total, the wait ends at its deadline at the latest, failing as the total does
       // (the total's own type carries its DeadlineExceeded).
-      const deadline = fiber.getFiberRef(Timeout.currentDeadline)
-      const exceeded = Timeout.exceeded(deadline) as Effect.Effect<never, never> | undefined
-      const untilDeadline = exceeded === undefined
-        ? Infinity
-        : Option.getOrThrow(deadline) - Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-      if (exceeded !== undefined && untilDeadline <= 0) return exceeded
+      const deadline = Timeout.remainingBound(
+        fiber,
+        Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      )
+      const untilDeadline = deadline === undefined ? Infinity : deadline.millis
+      if (deadline !== undefined && untilDeadline <= 0) return deadline.fail
       const byDeadline = untilDeadline < (queueing.queueTimeout ?? Infinity)
       const bound = byDeadline ? untilDeadline : queueing.queueTimeout
       const waiter = permits.enqueue()
@@ -156,7 +155,7 @@ export const withPermit = <A, E, R, X>(
           if (granted._tag === "Some") return Effect.void
           // The timer may have won the race against a grant: abandon gives such a permit back.
           permits.abandon(waiter)
-          return byDeadline ? exceeded! : queueing.timedOut()
+          return byDeadline ? deadline!.fail : queueing.timedOut()
         }
       )
       return restore(waited).pipe(
