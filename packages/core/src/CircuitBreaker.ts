@@ -218,7 +218,9 @@ export interface Settings<in E = unknown> {
 }
 
 /**
- * Validates options. The result is an `Either`, yieldable in `Effect.gen`.
+ * Validates options. The result is an `Either`, yieldable in `Effect.gen`. An
+ * `openDuration` schedule that ends at once is refused later, by {@link fromSettings}:
+ * telling needs a step of the schedule, an effect.
  *
  * @since 0.1.0
  * @category Constructors
@@ -397,7 +399,8 @@ export const make = <E = unknown>(options: MakeOptions<E>): Effect.Effect<Circui
 
 /**
  * Builds a breaker from settings already validated (by {@link settings} or
- * {@link config}). Fails only on a snapshot of another service.
+ * {@link config}). Fails on an empty service name, a snapshot of another service,
+ * or an `openDuration` schedule that ends at once.
  *
  * @since 0.1.0
  * @category Constructors

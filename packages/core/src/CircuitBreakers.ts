@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -19,7 +20,7 @@ import type * as CircuitBreaker from "./CircuitBreaker.js"
 import { InvalidPolicy } from "./Errors.js"
 import { merge, readEnv } from "./internal/breakerConfig.js"
 import { build } from "./internal/breakerInstance.js"
-import { validate } from "./internal/breakerSettings.js"
+import { firstCursor, validate } from "./internal/breakerSettings.js"
 
 /**
  * The breakers of a process, by service name.
@@ -41,12 +42,18 @@ export declare namespace CircuitBreakers {
    * @category Models
    */
   export interface Service {
-    /** The breaker of `service`, created on first use. An empty name is a defect. */
-    readonly get: (service: string) => Effect.Effect<CircuitBreaker.CircuitBreaker>
-    /** `effect.pipe(breakers.protect("claude_api"))`. */
+    /**
+     * The breaker of `service`, created on first use. Every option was checked when
+     * the registry was made, so the one refusal left is of the name itself: an
+     * empty one fails with `InvalidPolicy` (field `service`), and no breaker is made.
+     */
+    readonly get: (service: string) => Effect.Effect<CircuitBreaker.CircuitBreaker, InvalidPolicy>
+    /** `effect.pipe(breakers.protect("claude_api"))`; an empty name fails as in {@link get}, without running `self`. */
     readonly protect: (
       service: string
-    ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitBreaker.Rejection, R>
+    ) => <A, E, R>(
+      self: Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | CircuitBreaker.Rejection | InvalidPolicy, R>
     /** Every breaker created so far, in order of creation. */
     readonly list: Effect.Effect<ReadonlyArray<CircuitBreaker.CircuitBreaker>>
     readonly stats: Effect.Effect<ReadonlyArray<CircuitBreaker.Stats>>
@@ -95,12 +102,18 @@ const fromResolved = (resolved: Resolved): Effect.Effect<CircuitBreakers.Service
           (breaker) => [breaker, new Map(breakers).set(service, breaker)] as const
         )
       })
+    // `build` would refuse a schedule that ends at once only on first use, as a failure of `get`.
+    const now = yield* Clock.currentTimeMillis
+    yield* Effect.mapError(firstCursor(resolved.defaults.openDuration, now), within("defaults"))
+    for (const [service, settings] of resolved.byName) {
+      yield* Effect.mapError(firstCursor(settings.openDuration, now), within(`byName.${service}`))
+    }
     for (const service of saved.keys()) yield* create(service)
 
     const get = (service: string) =>
       Effect.flatMap(SynchronizedRef.get(ref), (breakers) => {
         const existing = breakers.get(service)
-        return existing === undefined ? Effect.orDie(create(service)) : Effect.succeed(existing)
+        return existing === undefined ? create(service) : Effect.succeed(existing)
       })
     const list = Effect.map(SynchronizedRef.get(ref), (breakers) => [...breakers.values()])
     return {

@@ -259,6 +259,30 @@ describe("CircuitBreaker", () => {
         }
         expect(delays).toEqual([1, 2, 2])
       }))
+    it.effect("an interruption while a closed call announces its transition does not cut the announcement short", () =>
+      Effect.gen(function*() {
+        const reached = yield* Deferred.make<void>()
+        const gate = yield* Deferred.make<void>()
+        // The schedule's second step, taken while the first opening is announced, waits on the gate.
+        const openDuration = Schedule.exponential("10 seconds").pipe(
+          Schedule.tapOutput((delay) =>
+            Duration.toMillis(delay) === 20_000
+              ? Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(gate))
+              : Effect.void
+          )
+        )
+        const breaker = yield* make({ trip: CircuitBreaker.consecutiveFailures(1), openDuration })
+        const call = yield* Effect.fork(breaker.protect(Effect.fail(serverError)))
+        yield* Deferred.await(reached)
+        const interrupting = yield* Effect.fork(Fiber.interrupt(call))
+        yield* Effect.yieldNow()
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(interrupting)
+        expect(yield* breaker.stats).toMatchObject({ state: "OPEN", secondsUntilRetry: 10 })
+        yield* TestClock.adjust("10 seconds")
+        yield* failing(breaker, 1) // the probe fails: the schedule has stepped on, despite the interruption
+        expect((yield* breaker.stats).secondsUntilRetry).toBe(20)
+      }))
   })
 
   describe("trip strategies", () => {
@@ -605,6 +629,30 @@ describe("CircuitBreaker", () => {
         expect(yield* fromIsolated.stats).toMatchObject({ state: "CLOSED", consecutiveFailures: 0 })
       }))
 
+    it.effect("a time window saved with another bucket count starts empty; an old snapshot without one too", () =>
+      Effect.gen(function*() {
+        const trip = (buckets: number) =>
+          CircuitBreaker.failureRatio({ ratio: 0.5, duration: "10 seconds", minimumThroughput: 2, buckets })
+        yield* TestClock.adjust("7 seconds")
+        const breaker = yield* make({ trip: trip(2) })
+        yield* failing(breaker, 1) // in the slice [5 s, 10 s) of 2
+        const saved = yield* breaker.snapshot
+        expect((yield* make({ trip: trip(2), restore: saved }).pipe(Effect.flatMap((b) => b.snapshot))).trackers)
+          .toEqual(saved.trackers)
+        const empty = [{ _tag: "TimeWindow", durationMillis: 10_000, bucketCount: 10, buckets: [] }]
+        const recut = yield* make({ trip: trip(10), restore: saved })
+        expect((yield* recut.snapshot).trackers).toEqual(empty)
+        yield* failing(recut, 1)
+        expect(yield* recut.state).toBe("CLOSED") // one call: the saved one is not read as a call at 1 s
+        const { bucketCount: _, ...old } = saved.trackers[0] as Extract<
+          CircuitBreaker.Snapshot["trackers"][number],
+          { _tag: "TimeWindow" }
+        >
+        const legacy = yield* Schema.decodeUnknown(CircuitBreaker.Snapshot)({ ...saved, trackers: [old] })
+        const fromLegacy = yield* make({ trip: trip(10), restore: legacy })
+        expect((yield* fromLegacy.snapshot).trackers).toEqual(empty)
+      }))
+
     it.effect("a snapshot of another service is refused", () =>
       Effect.gen(function*() {
         const other = yield* make({ service: "agent_http" })
@@ -660,6 +708,9 @@ describe("CircuitBreaker", () => {
         expect(Either.flip(bad).pipe(Either.getOrThrow)).toMatchObject({ _tag: "InvalidPolicy", field: "maxProbes" })
         const unnamed = yield* Effect.either(make({ service: "" }))
         expect(Either.flip(unnamed).pipe(Either.getOrThrow)).toMatchObject({ field: "service" })
+        // Rendered like every other refused value, never thrown while building the error.
+        const odd = yield* Effect.either(make({ service: 1n as unknown as string }))
+        expect(Either.flip(odd).pipe(Either.getOrThrow)).toMatchObject({ field: "service", value: "1n" })
       }))
 
     it("fills in every default", () => {

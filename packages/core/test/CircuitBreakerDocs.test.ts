@@ -9,8 +9,7 @@ import * as Errors from "@bulwark/core/Errors"
 import * as Retry from "@bulwark/core/Retry"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Either, Exit, Schema, Stream, TestClock } from "effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
+import { expectDocRegions } from "./utils/docs.js"
 import { relative, runOnTestClock, scripted } from "./utils/scripted.js"
 
 const down = (n: number) => scripted(Array.from({ length: n }, () => new Errors.ServerError({ status: 502 })))
@@ -224,22 +223,6 @@ describe("docs/circuit-breaker.md", () => {
     )
   })
 
-  it("every ts block of docs/circuit-breaker.md is a region of this file", () => {
-    const doc = fs.readFileSync(path.join(__dirname, "../../../docs/circuit-breaker.md"), "utf8")
-    const self = fs.readFileSync(__filename, "utf8")
-    const regions = new Map<string, string>()
-    for (const [, name, body] of self.matchAll(/\/\/ #region (\S+)\n([\s\S]*?)\n\s*\/\/ #endregion/g)) {
-      regions.set(name!, dedent(body!))
-    }
-    const blocks = [...doc.matchAll(/<!-- region: (\S+) -->\n```ts\n([\s\S]*?)\n```/g)]
-    expect(blocks.map(([, name]) => name).sort()).toEqual([...regions.keys()].sort())
-    for (const [, name, body] of blocks) expect(body, `region ${name}`).toBe(regions.get(name!))
-    expect(doc.match(/```ts\n/g)?.length).toBe(blocks.length)
-  })
+  it("every ts block of docs/circuit-breaker.md is a region of this file", () =>
+    expectDocRegions("circuit-breaker.md", __filename))
 })
-
-const dedent = (text: string) => {
-  const lines = text.split("\n")
-  const indent = Math.min(...lines.filter((line) => line.trim() !== "").map((line) => line.search(/\S/)))
-  return lines.map((line) => line.slice(indent)).join("\n")
-}

@@ -2,7 +2,19 @@ import * as CircuitBreaker from "@bulwark/core/CircuitBreaker"
 import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
 import * as Errors from "@bulwark/core/Errors"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, ConfigProvider, Duration, Effect, Either, Exit, Fiber, Layer, Stream, TestClock } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Schedule,
+  Stream,
+  TestClock
+} from "effect"
 
 const serverError = new Errors.ServerError({ status: 500 })
 
@@ -60,6 +72,33 @@ describe("CircuitBreakers", () => {
       expect(error).toMatchObject({ _tag: "InvalidPolicy", field: "byName.claude_api.maxProbes" })
       const defaults = yield* Effect.either(CircuitBreakers.make({ defaults: { successThreshold: -1 } }))
       expect(Either.flip(defaults).pipe(Either.getOrThrow)).toMatchObject({ field: "defaults.successThreshold" })
+    }))
+
+  it.effect("a schedule that ends at once fails make, layer and layerConfig up front, naming the entry", () =>
+    Effect.gen(function*() {
+      const fieldOf = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
+        Effect.map(Effect.flip(effect), (error) => (error as Errors.InvalidPolicy).field)
+      const stop = { openDuration: Schedule.stop }
+      expect(yield* fieldOf(CircuitBreakers.make({ byName: { x: stop } }))).toBe("byName.x.openDuration")
+      expect(yield* fieldOf(CircuitBreakers.make({ defaults: stop }))).toBe("defaults.openDuration")
+      expect(yield* fieldOf(Layer.build(CircuitBreakers.layer({ byName: { x: stop } })).pipe(Effect.scoped)))
+        .toBe("byName.x.openDuration")
+      expect(
+        yield* fieldOf(
+          Layer.build(CircuitBreakers.layerConfig({ byName: { x: stop } })).pipe(Effect.scoped, withEnv({}))
+        )
+      ).toBe("byName.x.openDuration")
+    }))
+
+  it.effect("an empty service name is a typed InvalidPolicy from get and protect, not a defect", () =>
+    Effect.gen(function*() {
+      const breakers = yield* CircuitBreakers.make()
+      const got = yield* Effect.flip(breakers.get(""))
+      expect(got).toBeInstanceOf(Errors.InvalidPolicy)
+      expect(got).toMatchObject({ policy: "circuit-breaker", field: "service" })
+      const call = yield* Effect.flip(Effect.succeed(1).pipe(breakers.protect("")))
+      expect(call).toMatchObject({ _tag: "InvalidPolicy", field: "service" })
+      expect(yield* breakers.list).toEqual([])
     }))
 
   it.scoped("the changes of every breaker in one stream", () =>

@@ -8,8 +8,6 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import type * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import * as Stream from "effect/Stream"
 import type { CircuitBreaker, Rejection, Settings, Snapshot, State, StateChange, Stats } from "../CircuitBreaker.js"
 import { CircuitIsolated, CircuitOpen, TypeId } from "../CircuitBreaker.js"
@@ -17,7 +15,12 @@ import { InvalidPolicy } from "../Errors.js"
 import * as Metrics from "../Metrics.js"
 import type { Admission, Cursor, Outcome, Rules, Ticket, Transition } from "./breakerMachine.js"
 import * as Core from "./breakerMachine.js"
+import { firstCursor, step } from "./breakerSettings.js"
 import { hydrate, toSnapshot } from "./breakerSnapshot.js"
+import { spanEvent } from "./spanEvent.js"
+import { checker } from "./validate.js"
+
+const check = checker("circuit-breaker")
 
 /** The value of the `bulwark_circuit_state` gauge. */
 const stateCode: Record<State, number> = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2, ISOLATED: 3 }
@@ -31,14 +34,6 @@ export interface BuildOptions {
   /** Where a registry hears of every change of its breakers. */
   readonly publish?: ((change: StateChange) => Effect.Effect<unknown>) | undefined
 }
-
-const spanEvent = (name: string, attributes: Record<string, unknown>) =>
-  Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
-    Effect.clockWith((clock) =>
-      Effect.sync(() => {
-        if (span._tag === "Some") span.value.event(name, clock.unsafeCurrentTimeNanos(), attributes)
-      })
-    ))
 
 /**
  * Builds an error without capturing a stack: a refusal's stack would only ever
@@ -59,16 +54,6 @@ const stackless = <A>(make: () => A): A => {
   }
 }
 
-/** One step of the open-duration schedule: the cursor for the next opening, or `undefined` when it is done. */
-const step = (schedule: Schedule.Schedule<unknown>, from: unknown, now: number) =>
-  Effect.map(
-    schedule.step(now, undefined, from),
-    ([state, , decision]): Cursor | undefined =>
-      ScheduleDecision.isDone(decision)
-        ? undefined
-        : { state, next: Math.max(0, Intervals.start(decision.intervals) - now) }
-  )
-
 const replay = (schedule: Schedule.Schedule<unknown>, steps: number, now: number) =>
   Effect.gen(function*() {
     let cursor: Cursor = { state: schedule.initial, next: 0 }
@@ -85,15 +70,7 @@ export const build = <E>(
   options: BuildOptions
 ): Effect.Effect<CircuitBreaker<E>, InvalidPolicy> =>
   Effect.gen(function*() {
-    const { service } = options
-    if (typeof service !== "string" || service.length === 0) {
-      return yield* new InvalidPolicy({
-        policy: "circuit-breaker",
-        field: "service",
-        value: JSON.stringify(service) ?? String(service),
-        expected: "a non-empty string"
-      })
-    }
+    const service = yield* check.service("service", options.service)
     const restore = options.restore
     if (restore !== undefined && restore.service !== service) {
       return yield* new InvalidPolicy({
@@ -105,16 +82,7 @@ export const build = <E>(
     }
     const schedule = typeof settings.openDuration === "number" ? undefined : settings.openDuration
     const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const first = schedule === undefined ? undefined : yield* step(schedule, schedule.initial, now)
-    if (schedule !== undefined && first === undefined) {
-      return yield* new InvalidPolicy({
-        policy: "circuit-breaker",
-        field: "openDuration",
-        value: "a schedule that ends at once",
-        expected: "a schedule that gives at least one delay"
-      })
-    }
-    const fresh: Cursor = first ?? { state: undefined, next: settings.openDuration as number }
+    const fresh = yield* firstCursor(settings.openDuration, now)
     const rules: Rules = {
       trackers: settings.trackers,
       maxProbes: settings.maxProbes,
@@ -238,7 +206,9 @@ export const build = <E>(
     ): Effect.Effect<A, E2> =>
       outcome === "ignored" && !ticket.probe ? result : Effect.flatMap(
         Ref.modify(ref, (machine) => Core.complete(rules, machine, ticket, outcome, clock.unsafeCurrentTimeMillis())),
-        (t) => t === undefined ? result : Effect.zipRight(announce(t), result)
+        // A transition is announced whole (log, gauge, streams, schedule step) or not at all:
+        // an interruption arriving meanwhile waits until it is done.
+        (t) => t === undefined ? result : Effect.uninterruptible(Effect.zipRight(announce(t), result))
       )
 
     const run = <A, E2 extends E, R>(self: Effect.Effect<A, E2, R>, clock: Clock.Clock, ticket: Ticket) =>

@@ -1,11 +1,15 @@
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
 import type { FailureRatio, Options, Settings, SlowCalls, Trip } from "../CircuitBreaker.js"
 import * as Classify from "../Classify.js"
-import type { InvalidPolicy } from "../Errors.js"
+import { InvalidPolicy } from "../Errors.js"
 import { consecutive } from "./breakerConsecutive.js"
 import { countWindow } from "./breakerCountWindow.js"
 import { defaults } from "./breakerKeys.js"
+import type { Cursor } from "./breakerMachine.js"
 import { failureRatio, slowCalls } from "./breakerRatio.js"
 import { timeWindow } from "./breakerTimeWindow.js"
 import type { Tracker, Window } from "./breakerTracker.js"
@@ -142,3 +146,35 @@ export const validate = <E = unknown>(options: Options<E> = {}): Either.Either<S
     const isFailure = yield* check.predicate("isFailure", options.isFailure ?? Classify.isServiceFailure)
     return { trip: trips, openDuration, maxProbes, successThreshold, halfOpenRetryAfterMillis, isFailure, trackers }
   })
+
+/** One step of the open-duration schedule: the cursor for the next opening, or `undefined` when it is done. */
+export const step = (schedule: Schedule.Schedule<unknown>, from: unknown, now: number) =>
+  Effect.map(
+    schedule.step(now, undefined, from),
+    ([state, , decision]): Cursor | undefined =>
+      ScheduleDecision.isDone(decision)
+        ? undefined
+        : { state, next: Math.max(0, Intervals.start(decision.intervals) - now) }
+  )
+
+/**
+ * The cursor of a breaker's first opening. The rest of {@link validate}: whether a
+ * schedule ends at once is only known by stepping it, an effect, so it is checked
+ * wherever breakers are made (`make`, `fromSettings`, and a registry's `make` and
+ * layers, for `defaults` and every `byName` entry before any breaker is built).
+ */
+export const firstCursor = (
+  openDuration: Settings["openDuration"],
+  now: number
+): Effect.Effect<Cursor, InvalidPolicy> =>
+  typeof openDuration === "number"
+    ? Effect.succeed({ state: undefined, next: openDuration })
+    : Effect.flatMap(step(openDuration, openDuration.initial, now), (cursor) =>
+      cursor === undefined
+        ? new InvalidPolicy({
+          policy: "circuit-breaker",
+          field: "openDuration",
+          value: "a schedule that ends at once",
+          expected: "a schedule that gives at least one delay"
+        })
+        : Effect.succeed(cursor))

@@ -51,11 +51,16 @@ export const timeWindow = (durationMillis: number, buckets: number): Window<Time
     encode: (state): TrackerSnapshot => ({
       _tag: "TimeWindow",
       durationMillis,
+      bucketCount: buckets,
       buckets: state.filter((bucket) => bucket !== undefined)
     }),
-    // Slices of another width cannot be re-cut: such a window starts empty.
+    // Slices of another width cannot be re-cut: such a window starts empty. So does one
+    // saved before the count was kept, whose width is unknown.
     decode: (snapshot) => {
-      if (snapshot._tag !== "TimeWindow" || snapshot.durationMillis !== durationMillis) return undefined
+      if (
+        snapshot._tag !== "TimeWindow" || snapshot.durationMillis !== durationMillis ||
+        snapshot.bucketCount !== buckets
+      ) return undefined
       const state: Array<Bucket | undefined> = Array.from({ length: buckets }, () => undefined)
       for (const bucket of snapshot.buckets) {
         const old = state[slot(bucket.index)]

@@ -46,6 +46,8 @@ export const TrackerSnapshot = Schema.Union(
   }),
   Schema.TaggedStruct("TimeWindow", {
     durationMillis: Schema.Number,
+    /** How many slices cut the duration; optional so snapshots saved before it was kept still decode. */
+    bucketCount: Schema.optional(Schema.Int),
     buckets: Schema.Array(Schema.Struct({ index: Schema.Int, calls: Count, failures: Count, slow: Count }))
   })
 )
