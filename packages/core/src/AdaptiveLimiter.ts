@@ -30,7 +30,7 @@ import * as Schema from "effect/Schema"
 import * as Classify from "./Classify.js"
 import type { InvalidPolicy } from "./Errors.js"
 import type { Queueing } from "./internal/permits.js"
-import { Permits, withPermit } from "./internal/permits.js"
+import { Permits, queueOptions, withPermit } from "./internal/permits.js"
 import { checker } from "./internal/validate.js"
 import * as Metrics from "./Metrics.js"
 
@@ -224,14 +224,10 @@ const validate = <E>(options: Options<E>) =>
       integer: true
     })
     const queueSize = yield* check.number("queueSize", options.queueSize ?? defaults.queueSize, { min: 0 })
-    const maxQueue = yield* check.number("maxQueue", options.maxQueue ?? defaults.maxQueue, {
-      min: 0,
-      integer: true,
-      infinite: true
+    const { maxQueue, queueTimeoutMillis } = yield* queueOptions(check, {
+      maxQueue: options.maxQueue ?? defaults.maxQueue,
+      queueTimeout: options.queueTimeout
     })
-    const queueTimeoutMillis = options.queueTimeout === undefined
-      ? undefined
-      : yield* check.millis("queueTimeout", options.queueTimeout)
     const overload = yield* check.predicate("isOverload", options.isOverload ?? (isOverload as (error: E) => boolean))
     return {
       service,

@@ -22,7 +22,7 @@ import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import type { InvalidPolicy } from "./Errors.js"
 import type { Queueing } from "./internal/permits.js"
-import { Permits, withPermit } from "./internal/permits.js"
+import { Permits, queueOptions, withPermit } from "./internal/permits.js"
 import { checker } from "./internal/validate.js"
 import * as Metrics from "./Metrics.js"
 
@@ -140,14 +140,10 @@ const validate = (options: Options): Either.Either<Validated, InvalidPolicy> =>
   Either.gen(function*() {
     const service = yield* check.service("service", options.service ?? defaults.service)
     const maxConcurrent = yield* check.number("maxConcurrent", options.maxConcurrent, { min: 1, integer: true })
-    const maxQueue = yield* check.number("maxQueue", options.maxQueue ?? defaults.maxQueue, {
-      min: 0,
-      integer: true,
-      infinite: true
+    const { maxQueue, queueTimeoutMillis } = yield* queueOptions(check, {
+      maxQueue: options.maxQueue ?? defaults.maxQueue,
+      queueTimeout: options.queueTimeout
     })
-    const queueTimeoutMillis = options.queueTimeout === undefined
-      ? undefined
-      : yield* check.millis("queueTimeout", options.queueTimeout)
     return { service, maxConcurrent, maxQueue, queueTimeoutMillis }
   })
 

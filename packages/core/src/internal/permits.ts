@@ -1,7 +1,11 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type { InvalidPolicy } from "../Errors.js"
 import * as Timeout from "../Timeout.js"
+import type { checker } from "./validate.js"
 
 /**
  * A caller waiting for a permit. `granted` means the permit is already counted
@@ -166,4 +170,20 @@ export const withPermit = <A, E, R, X>(
         }))
       )
     })
+  })
+
+/**
+ * The queue options shared by every policy built on permits: how many calls may
+ * wait, and for how long (milliseconds; `undefined` for as long as it takes).
+ */
+export const queueOptions = (
+  check: ReturnType<typeof checker>,
+  options: { readonly maxQueue: number; readonly queueTimeout?: Duration.DurationInput | undefined }
+): Either.Either<{ readonly maxQueue: number; readonly queueTimeoutMillis: number | undefined }, InvalidPolicy> =>
+  Either.gen(function*() {
+    const maxQueue = yield* check.number("maxQueue", options.maxQueue, { min: 0, integer: true, infinite: true })
+    const queueTimeoutMillis = options.queueTimeout === undefined
+      ? undefined
+      : yield* check.millis("queueTimeout", options.queueTimeout)
+    return { maxQueue, queueTimeoutMillis }
   })
