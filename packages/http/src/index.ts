@@ -1,4 +1,5 @@
 /**
  * @since 0.1.0
  */
+export * as HttpFailures from "./HttpFailures.js"
 export * as ServerHints from "./ServerHints.js"

@@ -1,6 +1,7 @@
 /**
- * Every ```ts block of docs/http.md is a region of this file, run here as a test;
- * the last test fails when the page and this file drift apart.
+ * Every ```ts block of docs/http.md is a region of this file or of
+ * HttpFailuresDocs.test.ts, run there as a test; the last test fails when the
+ * page and those files drift apart.
  */
 import { Errors, Retry } from "@bulwark/core"
 import { ServerHints } from "@bulwark/http"
@@ -94,12 +95,15 @@ describe("docs/http.md", () => {
     expect(error.detail).toBe("ignored retry-after \"-1\" (negative)")
   })
 
-  it("the page and this file agree", () => {
+  it("the page and the docs tests agree", () => {
     const doc = fs.readFileSync(path.join(__dirname, "../../../docs/http.md"), "utf8")
-    const self = fs.readFileSync(__filename, "utf8")
     const regions = new Map<string, string>()
-    for (const [, name, body] of self.matchAll(/\/\/ #region (\S+)\n([\s\S]*?)\n\s*\/\/ #endregion/g)) {
-      regions.set(name!, dedent(body!))
+    for (const file of [__filename, path.join(__dirname, "HttpFailuresDocs.test.ts")]) {
+      const source = fs.readFileSync(file, "utf8")
+      for (const [, name, body] of source.matchAll(/\/\/ #region (\S+)\n([\s\S]*?)\n\s*\/\/ #endregion/g)) {
+        expect(regions.has(name!), `region ${name} defined twice`).toBe(false)
+        regions.set(name!, dedent(body!))
+      }
     }
     const blocks = [...doc.matchAll(/<!-- region: (\S+) -->\n```ts\n([\s\S]*?)\n```/g)]
     expect(blocks.map(([, name]) => name).sort()).toEqual([...regions.keys()].sort())
