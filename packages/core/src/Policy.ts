@@ -187,9 +187,15 @@ export const make = (options: Options): Effect.Effect<Policy, InvalidPolicy> =>
   })
 
 /**
- * The layers as one function, the innermost applied first. Absent layers cost nothing.
+ * The layers as one function, in this module's order. `Policy.make` uses it on
+ * the layers it built; a caller that needs a variant for one request (another
+ * retry predicate, another attempt timeout) composes `{ ...policy.layers, ... }`
+ * with it, so the order is written down once.
+ *
+ * @since 0.1.0
+ * @category Combinators
  */
-const compose = (layers: Layers): Policy["protect"] => {
+export const compose = (layers: Layers): Policy["protect"] => {
   const inner: Array<(self: Effect.Effect<any, any, any>) => Effect.Effect<any, any, any>> = []
   // The total timeout only sets the deadline: every wait inside honours it, and the one
   // fiber of each attempt enforces it (failing with DeadlineExceeded), so a call costs one fork, not two.

@@ -23,6 +23,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -206,32 +207,46 @@ const plainHeaders = (response: HttpClientResponse.HttpClientResponse): Record<s
   return out
 }
 
-const checkOptions = (options: Options<unknown>): number => {
+const checkOptions = (options: Options<unknown>): Either.Either<number, Errors.InvalidPolicy> => {
   const invalid = (field: string, value: unknown, expected: string) =>
-    new Errors.InvalidPolicy({ policy: "http-failures", field, value: String(value), expected })
+    Either.left(new Errors.InvalidPolicy({ policy: "http-failures", field, value: String(value), expected }))
   const maxExcerpt = options.maxExcerpt ?? defaults.maxExcerpt
-  if (!Number.isInteger(maxExcerpt) || maxExcerpt < 0) throw invalid("maxExcerpt", maxExcerpt, "an integer ≥ 0")
+  if (!Number.isInteger(maxExcerpt) || maxExcerpt < 0) return invalid("maxExcerpt", maxExcerpt, "an integer ≥ 0")
   if (options.service !== undefined && (typeof options.service !== "string" || options.service === "")) {
-    throw invalid("service", options.service, "a non-empty string")
+    return invalid("service", options.service, "a non-empty string")
   }
   for (const field of ["isOverloaded", "classify"] as const) {
     if (options[field] !== undefined && typeof options[field] !== "function") {
-      throw invalid(field, options[field], "a function")
+      return invalid(field, options[field], "a function")
     }
   }
-  return maxExcerpt
+  return Either.right(maxExcerpt)
 }
 
 /**
- * The middleware: `client.pipe(HttpFailures.classify({ service: "ollama" }))`.
- * Invalid options throw `InvalidPolicy` here, when the client is built, never
- * while it runs.
+ * What {@link classify} builds: a function from a client to the classified client.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Middleware<E = never> = <E0, R>(
+  client: HttpClient.HttpClient.With<E0, R>
+) => HttpClient.HttpClient.With<Exclude<E0, HttpClientError.HttpClientError> | Failure | E, R>
+
+/**
+ * The middleware, checked: invalid options give `InvalidPolicy` here, when the
+ * client is built, never while it runs. The result is an `Either`, yieldable in
+ * `Effect.gen`: `client.pipe(yield* HttpFailures.classify({ service: "ollama" }))`.
  *
  * @since 0.1.0
  * @category Middleware
  */
-export const classify = <E = never>(options: Options<E> = {}) => {
-  const maxExcerpt = checkOptions(options)
+export const classify = <E = never>(
+  options: Options<E> = {}
+): Either.Either<Middleware<E>, Errors.InvalidPolicy> =>
+  Either.map(checkOptions(options), (maxExcerpt) => middleware(options, maxExcerpt))
+
+const middleware = <E>(options: Options<E>, maxExcerpt: number): Middleware<E> => {
   const { isOverloaded, service } = options
   const override = options.classify
 

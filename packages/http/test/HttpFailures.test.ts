@@ -2,7 +2,7 @@ import { Errors, Retry } from "@bulwark/core"
 import * as HttpFailures from "@bulwark/http/HttpFailures"
 import { FetchHttpClient, HttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Either, Option } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { type Reply, serve } from "./utils/server.js"
@@ -18,7 +18,7 @@ const closedPort = Effect.async<number>((resume) => {
 
 const get = <E = never>(url: string, options?: HttpFailures.Options<E>) =>
   Effect.gen(function*() {
-    const client = (yield* HttpClient.HttpClient).pipe(HttpFailures.classify({ service: "svc", ...options }))
+    const client = (yield* HttpClient.HttpClient).pipe(yield* HttpFailures.classify({ service: "svc", ...options }))
     return yield* client.get(url)
   }).pipe(Effect.provide(FetchHttpClient.layer))
 
@@ -145,9 +145,13 @@ describe("HttpFailures.classify", () => {
     }).pipe(Effect.scoped))
 
   it("invalid options are refused when the client is built", () => {
-    expect(() => HttpFailures.classify({ maxExcerpt: -1 })).toThrow(Errors.InvalidPolicy)
-    expect(() => HttpFailures.classify({ maxExcerpt: 1.5 })).toThrow(Errors.InvalidPolicy)
-    expect(() => HttpFailures.classify({ service: "" })).toThrow(Errors.InvalidPolicy)
+    const refused = (options: HttpFailures.Options) =>
+      Either.getLeft(HttpFailures.classify(options)).pipe(Option.getOrThrow)
+    expect(refused({ maxExcerpt: -1 })).toMatchObject({ _tag: "InvalidPolicy", field: "maxExcerpt", value: "-1" })
+    expect(refused({ maxExcerpt: 1.5 })).toMatchObject({ _tag: "InvalidPolicy", field: "maxExcerpt" })
+    expect(refused({ service: "" })).toMatchObject({ _tag: "InvalidPolicy", field: "service" })
+    expect(refused({ classify: 1 as never })).toBeInstanceOf(Errors.InvalidPolicy)
+    expect(Either.isRight(HttpFailures.classify({ maxExcerpt: 0 }))).toBe(true)
   })
 
   it.live("composes with Retry.retry: 429 Retry-After: 0 twice, then 200", () =>

@@ -20,7 +20,7 @@ describe("docs/http.md: classifying responses", () => {
         // #region classify
         Effect.gen(function*() {
           const ollama = (yield* HttpClient.HttpClient).pipe(
-            HttpFailures.classify({ service: "ollama", isOverloaded: HttpFailures.isOllamaBusy })
+            yield* HttpFailures.classify({ service: "ollama", isOverloaded: HttpFailures.isOllamaBusy })
           )
           return yield* ollama.post(`${url}/api/generate`)
         }).pipe(Effect.provide(FetchHttpClient.layer))
@@ -38,7 +38,7 @@ describe("docs/http.md: classifying responses", () => {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ error: "model 'llama9' not found" })
       }))
-      const client = (yield* HttpClient.HttpClient).pipe(HttpFailures.classify({ service: "ollama" }))
+      const client = (yield* HttpClient.HttpClient).pipe(yield* HttpFailures.classify({ service: "ollama" }))
       const said = yield* (
         // #region rejected
         client.post(`${url}/api/generate`).pipe(
@@ -56,12 +56,14 @@ describe("docs/http.md: classifying responses", () => {
       const { url } = yield* serve(() => ({ status: 404 }))
       const base = yield* HttpClient.HttpClient
       // #region override
-      const github = base.pipe(HttpFailures.classify({
-        service: "github",
-        // deleting what is already gone is done
-        classify: (response) =>
-          response.status === 404 && response.request.method === "DELETE" ? Option.none() : undefined
-      }))
+      const github = base.pipe(
+        yield* HttpFailures.classify({
+          service: "github",
+          // deleting what is already gone is done
+          classify: (response) =>
+            response.status === 404 && response.request.method === "DELETE" ? Option.none() : undefined
+        })
+      )
       // #endregion override
       expect((yield* github.del(`${url}/comments/1`)).status).toBe(404)
       expect(yield* Effect.flip(github.get(`${url}/comments/1`))).toBeInstanceOf(HttpFailures.HttpRejected)
@@ -76,7 +78,7 @@ describe("docs/http.md: classifying responses", () => {
       const response = yield* (
         // #region retry
         Effect.gen(function*() {
-          const client = (yield* HttpClient.HttpClient).pipe(HttpFailures.classify({ service: "orpheus" }))
+          const client = (yield* HttpClient.HttpClient).pipe(yield* HttpFailures.classify({ service: "orpheus" }))
           const policy = yield* Retry.policy({ name: "orpheus", maxAttempts: 3, retryAfter: "override" })
           return yield* client.post(`${url}/generate`).pipe(Retry.retry(policy))
         })

@@ -1,6 +1,6 @@
 /**
- * Every ```ts block of docs/http.md is a region of this file or of
- * HttpFailuresDocs.test.ts, run there as a test; the last test fails when the
+ * Every ```ts block of docs/http.md is a region of this file, of
+ * HttpFailuresDocs.test.ts or of ResilientClientDocs.test.ts, run there as a test; the last test fails when the
  * page and those files drift apart.
  */
 import { Errors, Retry } from "@bulwark/core"
@@ -98,7 +98,12 @@ describe("docs/http.md", () => {
   it("the page and the docs tests agree", () => {
     const doc = fs.readFileSync(path.join(__dirname, "../../../docs/http.md"), "utf8")
     const regions = new Map<string, string>()
-    for (const file of [__filename, path.join(__dirname, "HttpFailuresDocs.test.ts")]) {
+    for (
+      const file of [
+        __filename,
+        ...["HttpFailuresDocs", "ResilientClientDocs"].map((name) => path.join(__dirname, `${name}.test.ts`))
+      ]
+    ) {
       const source = fs.readFileSync(file, "utf8")
       for (const [, name, body] of source.matchAll(/\/\/ #region (\S+)\n([\s\S]*?)\n\s*\/\/ #endregion/g)) {
         expect(regions.has(name!), `region ${name} defined twice`).toBe(false)

@@ -1,0 +1,288 @@
+/**
+ * A resilient HTTP client for one service: @effect/platform's `HttpClient`,
+ * classified by `HttpFailures`, with the core's `Policy` (retry with
+ * Retry-After, budget, breaker, gate, limiters, timeouts) around every request.
+ *
+ * One `make` is one service: the breaker, budget and limiters it builds are
+ * shared by every request through that client, so build it once per service
+ * (in a Layer, or at the start of the program) and pass it around.
+ *
+ * Per request: an idempotency key (`Idempotency-Key` header) or a
+ * `client_job_id` (JSON body field), a timeout for each attempt, and a request
+ * id sent as `x-request-id` and put in every log line and the span.
+ * Non-idempotent requests (POST, PATCH) without a key are not retried after
+ * an ambiguous failure, one after which the server may have acted on them.
+ *
+ * @since 0.1.0
+ */
+import * as Errors from "@bulwark/core/Errors"
+import * as Policy from "@bulwark/core/Policy"
+import * as Timeout from "@bulwark/core/Timeout"
+import * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Random from "effect/Random"
+import * as HttpFailures from "./HttpFailures.js"
+
+/**
+ * @since 0.1.0
+ * @category Options
+ */
+export interface Options<E = never> {
+  /** Names the service in every error, log line, span and metric. Required. */
+  readonly service: string
+  /**
+   * The policy: options for `Policy.make` (without `service`), or a policy
+   * already built (to share it with other callers). Default
+   * `Policy.standard(service)`.
+   */
+  readonly policy?: Omit<Policy.Options, "service"> | Policy.Policy | undefined
+  /** Options of `HttpFailures.classify` (its `service` is this client's). */
+  readonly classify?: Omit<HttpFailures.Options<E>, "service"> | undefined
+}
+
+/**
+ * The options of one logical request (all its attempts).
+ *
+ * @since 0.1.0
+ * @category Options
+ */
+export interface RequestOptions {
+  /**
+   * Sent as `Idempotency-Key` on every attempt; makes a POST or PATCH safe to
+   * retry after an ambiguous failure. A request that already carries the
+   * header counts as keyed too.
+   */
+  readonly idempotencyKey?: string | undefined
+  /**
+   * Written into the request's JSON object body as `client_job_id` (Orpheus,
+   * see {@link withClientJobId}); makes the request safe to retry like an
+   * idempotency key.
+   */
+  readonly clientJobId?: string | undefined
+  /** The timeout of each attempt of this request, instead of the policy's `attemptTimeout`. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * The request id (`x-request-id`). Default: the request's own `x-request-id`
+   * header, else 32 hex digits from Effect's `Random`.
+   */
+  readonly requestId?: string | undefined
+}
+
+/**
+ * What a request through the client can fail with.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Failure<E = never> =
+  | Policy.Failure<HttpFailures.Failure | E>
+  | Errors.InvalidPolicy
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ResilientClient<E = never> {
+  readonly service: string
+  readonly policy: Policy.Policy
+  /** The classified client without the policy, for a request that must not be retried or limited. */
+  readonly classified: HttpClient.HttpClient.With<HttpFailures.Failure | E>
+  /**
+   * Runs one logical request through the policy. Every attempt sends the
+   * same request: the same headers, key and request id.
+   */
+  readonly execute: (
+    request: HttpClientRequest.HttpClientRequest,
+    options?: RequestOptions
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, Failure<E>>
+}
+
+/**
+ * Header names this module writes.
+ *
+ * @since 0.1.0
+ * @category Defaults
+ */
+export const headerNames = {
+  idempotencyKey: "idempotency-key",
+  requestId: "x-request-id"
+} as const
+
+/**
+ * Methods that RFC 9110 §9.2.2 calls idempotent: repeating them has the effect
+ * of sending them once, so they are retried after any retryable failure.
+ *
+ * @since 0.1.0
+ * @category Predicates
+ */
+export const idempotentMethods: ReadonlySet<HttpClientRequest.HttpClientRequest["method"]> = new Set<
+  HttpClientRequest.HttpClientRequest["method"]
+>([
+  "GET",
+  "HEAD",
+  "PUT",
+  "DELETE",
+  "OPTIONS"
+])
+
+// A connection that never opened (the codes, and undici's connect timeout message): nothing was sent.
+const neverSent =
+  /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_CONNECT_TIMEOUT)\b|connect timeout/i
+
+/**
+ * Whether a failure leaves open if the server acted on the request: a timeout
+ * or a dropped connection after the request may have been sent, or a 5xx
+ * other than 503 (the server, or a gateway, may have started on it). A
+ * response that says the request was not processed (429, 503, 408), a
+ * connection that never opened (refused, DNS) and a local refusal (open
+ * breaker, closed gate, full limiter) are not ambiguous.
+ *
+ * @since 0.1.0
+ * @category Predicates
+ */
+export const isAmbiguous = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null || !("_tag" in error)) return false
+  switch (error._tag) {
+    case "AttemptTimedOut":
+    case "DeadlineExceeded":
+    case "ServerError":
+      return true
+    case "TimedOut":
+      return (error as Errors.TimedOut).status === undefined && !neverSent.test((error as Errors.TimedOut).detail ?? "")
+    case "ConnectionFailed":
+      return !neverSent.test((error as Errors.ConnectionFailed).detail ?? "")
+    default:
+      return false
+  }
+}
+
+/**
+ * The request with `client_job_id` in its JSON object body (an empty body
+ * becomes `{ "client_job_id": id }`). Refused (`Rejected`) when the body is
+ * not a JSON object or already names another id.
+ *
+ * @since 0.1.0
+ * @category Combinators
+ */
+export const withClientJobId = (
+  request: HttpClientRequest.HttpClientRequest,
+  clientJobId: string,
+  service?: string
+): Either.Either<HttpClientRequest.HttpClientRequest, Errors.Rejected> => {
+  const refuse = (detail: string) => Either.left(new Errors.Rejected({ service, detail }))
+  const { body } = request
+  let fields: Record<string, unknown> = {}
+  if (body._tag === "Uint8Array") {
+    try {
+      fields = JSON.parse(new TextDecoder().decode(body.body)) as Record<string, unknown>
+    } catch {
+      return refuse("clientJobId needs a JSON object body")
+    }
+    if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
+      return refuse("clientJobId needs a JSON object body")
+    }
+  } else if (body._tag !== "Empty") {
+    return refuse(`clientJobId needs a JSON object body, not a ${body._tag} body`)
+  }
+  if (fields.client_job_id !== undefined && fields.client_job_id !== clientJobId) {
+    return refuse(`the body already has client_job_id ${JSON.stringify(fields.client_job_id)}`)
+  }
+  return Either.right(
+    HttpClientRequest.setBody(request, HttpBody.unsafeJson({ ...fields, client_job_id: clientJobId }))
+  )
+}
+
+const hex32 = Effect.map(
+  Effect.all([Random.next, Random.next, Random.next, Random.next]),
+  (parts) => parts.map((part) => Math.floor(part * 0x1_0000_0000).toString(16).padStart(8, "0")).join("")
+)
+
+const invalid = (field: string, value: unknown, expected: string) =>
+  new Errors.InvalidPolicy({ policy: "resilient-client", field, value: String(value), expected })
+
+const isPolicy = (policy: Options["policy"]): policy is Policy.Policy =>
+  policy !== undefined && typeof (policy as Policy.Policy).protect === "function" &&
+  typeof (policy as Policy.Policy).layers === "object"
+
+type Layer = (self: Effect.Effect<any, any, any>) => Effect.Effect<any, any, any>
+
+/**
+ * Builds the client of one service over the `HttpClient` in context. Invalid
+ * options of the policy or of the classification fail with `InvalidPolicy`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = <E = never>(
+  options: Options<E>
+): Effect.Effect<ResilientClient<E>, Errors.InvalidPolicy, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const { service } = options
+    if (typeof service !== "string" || service === "") {
+      return yield* invalid("service", service, "a non-empty string")
+    }
+    const policy = isPolicy(options.policy)
+      ? options.policy
+      : options.policy === undefined
+      ? yield* Policy.standard(service)
+      : yield* Policy.make({ ...options.policy, service })
+    const classified = (yield* HttpClient.HttpClient).pipe(
+      yield* HttpFailures.classify<E>({ ...options.classify, service })
+    )
+    const { layers } = policy
+    // Two retries, built once: the policy's own, and one that declines ambiguous failures.
+    const retry = layers.retry
+    const unkeyedLayers: Policy.Layers = retry === undefined
+      ? layers
+      : { ...layers, retry: { ...retry, retryOn: (error: unknown) => retry.retryOn(error) && !isAmbiguous(error) } }
+    const keyedProtect = policy.protect as Layer
+    const unkeyedProtect = Policy.compose(unkeyedLayers) as Layer
+
+    const execute = (
+      request: HttpClientRequest.HttpClientRequest,
+      requestOptions: RequestOptions = {}
+    ): Effect.Effect<HttpClientResponse.HttpClientResponse, Failure<E>> =>
+      Effect.gen(function*() {
+        const { clientJobId, idempotencyKey, timeout } = requestOptions
+        let prepared = request
+        if (idempotencyKey !== undefined) {
+          if (typeof idempotencyKey !== "string" || idempotencyKey === "") {
+            return yield* invalid("idempotencyKey", idempotencyKey, "a non-empty string")
+          }
+          prepared = HttpClientRequest.setHeader(prepared, headerNames.idempotencyKey, idempotencyKey)
+        }
+        if (clientJobId !== undefined) {
+          if (typeof clientJobId !== "string" || clientJobId === "") {
+            return yield* invalid("clientJobId", clientJobId, "a non-empty string")
+          }
+          prepared = yield* withClientJobId(prepared, clientJobId, service)
+        }
+        const requestId = requestOptions.requestId ?? prepared.headers[headerNames.requestId] ?? (yield* hex32)
+        prepared = HttpClientRequest.setHeader(prepared, headerNames.requestId, requestId)
+        const keyed = idempotentMethods.has(prepared.method) || clientJobId !== undefined ||
+          prepared.headers[headerNames.idempotencyKey] !== undefined
+        let protect = keyed ? keyedProtect : unkeyedProtect
+        if (timeout !== undefined) {
+          const attemptTimeout = yield* Timeout.attempt(timeout, { service }).pipe(
+            Effect.mapError((error) => invalid("timeout", error.value, error.expected))
+          )
+          protect = Policy.compose({ ...(keyed ? layers : unkeyedLayers), attemptTimeout }) as Layer
+        }
+        return yield* (protect(classified.execute(prepared)) as Effect.Effect<
+          HttpClientResponse.HttpClientResponse,
+          Failure<E>
+        >).pipe(
+          Effect.withSpan("ResilientClient.execute", {
+            attributes: { service, method: prepared.method, url: prepared.url, request_id: requestId }
+          }),
+          Effect.annotateLogs({ service, request_id: requestId })
+        )
+      })
+
+    return { service, policy, classified, execute }
+  })
