@@ -24,7 +24,9 @@ export interface Peer {
    * The bare peer this peer's ratio is taken against, when not its group's own:
    * a group of like outcomes (a refused call) can then mix Effect and promise
    * peers, each against the bare call of its kind. A group whose peers all name
-   * a baseline needs no bare peer.
+   * a baseline needs no bare peer. A bare peer may name the bare peer of another
+   * group: it stays its own group's baseline, and its own ratio is taken
+   * against the one it names (an Effect call against the promise call it wraps).
    */
   readonly baseline?: string | undefined
   readonly run: (iterations: number) => Promise<void>
@@ -46,6 +48,11 @@ export interface Benchmark {
   readonly description: string
   readonly peers: ReadonlyArray<Peer>
   readonly verdict?: VerdictSpec | undefined
+  /**
+   * Runs before the first call of any peer (to start a server, say); what it
+   * returns runs after the last, even when measuring fails.
+   */
+  readonly setup?: (() => Promise<() => Promise<void>>) | undefined
 }
 
 export interface Settings {
@@ -159,7 +166,12 @@ export const validate = (benchmark: Benchmark): void => {
   }
   for (const peer of benchmark.peers) {
     if (peer.baseline === undefined) continue
-    if (peer.bare === true) throw new Error(`${benchmark.name}: the bare peer "${peer.name}" names a baseline`)
+    if (
+      peer.bare === true &&
+      benchmark.peers.some((other) => other.name === peer.baseline && groupOf(other) === groupOf(peer))
+    ) {
+      throw new Error(`${benchmark.name}: the bare peer "${peer.name}" names a baseline of its own group`)
+    }
     if (!benchmark.peers.some((other) => other.name === peer.baseline && other.bare === true)) {
       throw new Error(`${benchmark.name}: "${peer.name}" names the baseline "${peer.baseline}", which is no bare peer`)
     }
@@ -276,7 +288,8 @@ export interface MeasureOptions {
 
 /**
  * Calibrates every peer, runs the warm-up rounds (and recalibrates from their
- * medians, since the JIT has now done its work), then the measured rounds.
+ * medians, since the JIT has now done its work), then the measured rounds,
+ * all between the benchmark's setup and its teardown.
  */
 export const measure = async (
   benchmark: Benchmark,
@@ -285,6 +298,20 @@ export const measure = async (
   options: MeasureOptions = {}
 ): Promise<Report> => {
   validate(benchmark)
+  const teardown = await benchmark.setup?.()
+  try {
+    return await measureReady(benchmark, settings, machine, options)
+  } finally {
+    await teardown?.()
+  }
+}
+
+const measureReady = async (
+  benchmark: Benchmark,
+  settings: Settings,
+  machine: Machine,
+  options: MeasureOptions
+): Promise<Report> => {
   const clock = options.clock ?? hrtime
   const progress = options.onProgress ?? (() => {})
   const { peers } = benchmark

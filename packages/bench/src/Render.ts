@@ -18,7 +18,11 @@ const header = ["peer", "group", "ns/call (median)", "p25–p75", "× own bare"]
 
 /** The ratio, naming its baseline when that is not the bare peer of the row's own group. */
 const ratioCell = (row: Row, rows: ReadonlyArray<Row>): string => {
-  if (row.bare) return `${formatRatio(1)} (baseline)`
+  if (row.bare) {
+    return row.baseline === row.name
+      ? `${formatRatio(1)} (baseline)`
+      : `baseline; ${formatRatio(row.ratioToBare)} (to ${row.baseline})`
+  }
   const baseline = rows.find((candidate) => candidate.name === row.baseline)
   return baseline === undefined || baseline.group === row.group
     ? formatRatio(row.ratioToBare)

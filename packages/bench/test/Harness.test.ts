@@ -243,7 +243,17 @@ describe("Harness", () => {
         .toThrow(/"nope"/)
       expect(() =>
         Harness.validate(benchmark([bare, { name: "b2", bare: true, group: "h", baseline: "bare", run: idle }]))
-      ).toThrow(/the bare peer "b2" names a baseline/)
+      ).not.toThrow()
+      expect(() =>
+        Harness.validate(benchmark([bare, { name: "b2", bare: true, group: "g", baseline: "bare", run: idle }]))
+      ).toThrow(/exactly one bare/)
+      expect(() =>
+        Harness.validate(benchmark([
+          bare,
+          { name: "a", group: "g", run: idle },
+          { name: "b2", bare: true, group: "h", baseline: "b2", run: idle }
+        ]))
+      ).toThrow(/the bare peer "b2" names a baseline of its own group/)
     })
 
     it("needs unique names and a verdict about real peers", () => {
@@ -313,6 +323,33 @@ describe("Harness", () => {
       expect(progress).toContain("warm-up:1")
       expect(progress.at(-1)).toBe("measure:5")
       expect(report.machine).toEqual(machine)
+    })
+
+    it("runs the setup before the first call and its teardown after the last, even on failure", async () => {
+      const events: Array<string> = []
+      const setup = async () => {
+        events.push("setup")
+        return async () => void events.push("teardown")
+      }
+      const { advance, clock } = fakeClock()
+      const peer: Peer = {
+        name: "bare",
+        bare: true,
+        run: async (iterations) => {
+          events.push("call")
+          advance(iterations * 100)
+        }
+      }
+      await Harness.measure({ ...benchmark([peer]), setup }, settings, machine, { clock })
+      expect(events[0]).toBe("setup")
+      expect(events.at(-1)).toBe("teardown")
+      expect(events.filter((event) => event !== "call")).toEqual(["setup", "teardown"])
+
+      events.length = 0
+      const failing: Peer = { ...peer, run: () => Promise.reject(new Error("boom")) }
+      await expect(Harness.measure({ ...benchmark([failing]), setup }, settings, machine, { clock }))
+        .rejects.toThrow("boom")
+      expect(events).toEqual(["setup", "teardown"])
     })
   })
 })

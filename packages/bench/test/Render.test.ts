@@ -38,6 +38,21 @@ describe("Render", () => {
     expect(markdown).toContain("| refused fn | open | 2,000 | 2,000–2,000 | ×50.0 (to bare fn) |")
   })
 
+  it("gives a bare peer that names another group's bare peer its ratio to that one", () => {
+    const named = Harness.summarize(
+      {
+        ...benchmark,
+        peers: peers.map((peer) => peer.name === "bare effect" ? { ...peer, baseline: "bare fn" } : peer)
+      },
+      report.rows.map(({ iterations, name, nsPerCall }) => ({ name, iterations, nsPerCall: [nsPerCall] })),
+      report.settings,
+      machine
+    )
+    const markdown = Render.markdown(named)
+    expect(markdown).toContain("| bare effect | effect | 100.0 | 100.0–100.0 | baseline; ×2.50 (to bare fn) |")
+    expect(markdown).toContain("| wrapped effect | effect | 250.0 | 250.0–250.0 | ×2.50 |")
+  })
+
   it("aligns the terminal table on the longest cell", () => {
     const lines = Render.table(report).split("\n")
     expect(lines[2]).toBe("peer            group    ns/call (median)      p25–p75              × own bare")

@@ -23,9 +23,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import Opossum from "opossum"
 import type { Benchmark } from "../Harness.js"
-
-/** Every result lands here, so no call can be optimized away. */
-export let sink = 0
+import { effectLoop, promiseLoop } from "../Loops.js"
 
 const call = Effect.sync(() => 1)
 const fn = async () => 1
@@ -86,20 +84,6 @@ if (openCockatiel.state !== CircuitState.Open) throw new Error("the cockatiel br
 
 const openOpossum = new Opossum(fn, { timeout: 30_000, errorThresholdPercentage: 50, resetTimeout: day })
 openOpossum.open()
-
-/** N calls inside one `runPromise`, so a call costs the effect, not a runtime start. */
-const effectLoop = <E>(effect: Effect.Effect<number, E>) => (iterations: number) =>
-  Effect.runPromise(Effect.gen(function*() {
-    let sum = 0
-    for (let i = 0; i < iterations; i++) sum += yield* effect
-    sink += sum
-  }))
-
-const promiseLoop = (make: () => Promise<number>) => async (iterations: number) => {
-  let sum = 0
-  for (let i = 0; i < iterations; i++) sum += await make()
-  sink += sum
-}
 
 /** A refusal is the expected outcome: it is caught, and anything else is a bug in the benchmark. */
 const refusedLoop = (make: () => Promise<number>, expected: (error: unknown) => boolean) =>

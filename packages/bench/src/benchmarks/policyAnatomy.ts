@@ -22,9 +22,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import type { Benchmark } from "../Harness.js"
-
-/** Every result lands here, so no call can be optimized away. */
-export let sink = 0
+import { consume } from "../Loops.js"
 
 const call = Effect.sync(() => 1)
 
@@ -77,7 +75,7 @@ const loop = <E>(effect: Effect.Effect<number, E>) => (iterations: number) =>
   Effect.runPromise(Effect.gen(function*() {
     let sum = 0
     for (let i = 0; i < iterations; i++) sum += yield* effect
-    sink += sum
+    consume(sum)
   }))
 
 export const benchmark: Benchmark = {

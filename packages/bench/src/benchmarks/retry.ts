@@ -9,9 +9,7 @@ import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
 import pRetry from "p-retry"
 import type { Benchmark } from "../Harness.js"
-
-/** Every result lands here, so no call can be optimized away. */
-export let sink = 0
+import { consume, effectLoop, promiseLoop } from "../Loops.js"
 
 // Every policy allows five calls: the first and four retries.
 const policy = Either.getOrThrow(Retry.policy({ maxAttempts: 5 }))
@@ -23,20 +21,6 @@ const bulwarkRetried = call.pipe(Retry.retry(policy))
 const effectRetried = Effect.retry(call, schedule)
 
 const fn = async () => 1
-
-/** N calls inside one `runPromise`, so a call costs the effect, not a runtime start. */
-const effectLoop = <E>(effect: Effect.Effect<number, E>) => (iterations: number) =>
-  Effect.runPromise(Effect.gen(function*() {
-    let sum = 0
-    for (let i = 0; i < iterations; i++) sum += yield* effect
-    sink += sum
-  }))
-
-const promiseLoop = (make: () => Promise<number>) => async (iterations: number) => {
-  let sum = 0
-  for (let i = 0; i < iterations; i++) sum += await make()
-  sink += sum
-}
 
 export const benchmark: Benchmark = {
   name: "retry",
@@ -60,7 +44,7 @@ export const benchmark: Benchmark = {
         Effect.runPromise(Effect.gen(function*() {
           let sum = 0
           for (let i = 0; i < iterations; i++) sum += yield* call.pipe(Retry.retry(policy))
-          sink += sum
+          consume(sum)
         }))
     },
     { name: "Effect.retry(schedule)", group: "effect", run: effectLoop(effectRetried) },
