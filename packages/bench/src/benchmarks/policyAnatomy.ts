@@ -22,7 +22,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import type { Benchmark } from "../Harness.js"
-import { consume } from "../Loops.js"
+import { effectLoop } from "../Loops.js"
 
 const call = Effect.sync(() => 1)
 
@@ -71,13 +71,6 @@ const stackless = () => {
 const refused = <E>(effect: Effect.Effect<number, E>) =>
   Effect.matchEffect(effect, { onFailure: () => Effect.succeed(0), onSuccess: Effect.succeed })
 
-const loop = <E>(effect: Effect.Effect<number, E>) => (iterations: number) =>
-  Effect.runPromise(Effect.gen(function*() {
-    let sum = 0
-    for (let i = 0; i < iterations; i++) sum += yield* effect
-    consume(sum)
-  }))
-
 export const benchmark: Benchmark = {
   name: "policy-anatomy",
   title: "what the happy path of Policy.standard and an open breaker's refusal are made of",
@@ -92,44 +85,44 @@ export const benchmark: Benchmark = {
     "each caught with `matchEffect`. Groups without a bare peer are compared with the bare effect."
   ].join("\n"),
   peers: [
-    { name: "bare effect", group: "layer", bare: true, run: loop(call) },
-    { name: "total timeout (2 min)", group: "layer", run: loop(total.protect(call)) },
-    { name: "attempt timeout (30 s)", group: "layer", run: loop(attempt.protect(call)) },
-    { name: "Effect.timeout (30 s)", group: "layer", run: loop(Effect.timeout(call, "30 seconds")) },
+    { name: "bare effect", group: "layer", bare: true, run: effectLoop(call) },
+    { name: "total timeout (2 min)", group: "layer", run: effectLoop(total.protect(call)) },
+    { name: "attempt timeout (30 s)", group: "layer", run: effectLoop(attempt.protect(call)) },
+    { name: "Effect.timeout (30 s)", group: "layer", run: effectLoop(Effect.timeout(call, "30 seconds")) },
     {
       name: "fork + join",
       group: "timeout pieces",
       baseline: "bare effect",
-      run: loop(Effect.flatMap(Effect.fork(call), Fiber.join))
+      run: effectLoop(Effect.flatMap(Effect.fork(call), Fiber.join))
     },
     {
       name: "fork + join + 30 s timer fiber, interrupted",
       group: "timeout pieces",
       baseline: "bare effect",
-      run: loop(Effect.flatMap(
+      run: effectLoop(Effect.flatMap(
         Effect.forkDaemon(Effect.sleep("30 seconds")),
         (timer) => Effect.zipLeft(Effect.flatMap(Effect.fork(call), Fiber.join), Fiber.interrupt(timer))
       ))
     },
-    { name: "retry", group: "layer", run: loop(Retry.retry(call, retryPolicy)) },
-    { name: "retry + budget", group: "layer", run: loop(Retry.retry(call, budgetedPolicy)) },
-    { name: "circuit breaker (closed)", group: "layer", run: loop(breaker.protect(call)) },
-    { name: "Retry-After gate", group: "layer", run: loop(gate.protect(call)) },
-    { name: "bulkhead", group: "layer", run: loop(bulkhead.protect(call)) },
-    { name: "rate limiter", group: "layer", run: loop(limiter.protect(call)) },
-    { name: "standard without timeouts", group: "layer", run: loop(untimed.protect(call)) },
-    { name: "standard policy", group: "layer", run: loop(standard.protect(call)) },
+    { name: "retry", group: "layer", run: effectLoop(Retry.retry(call, retryPolicy)) },
+    { name: "retry + budget", group: "layer", run: effectLoop(Retry.retry(call, budgetedPolicy)) },
+    { name: "circuit breaker (closed)", group: "layer", run: effectLoop(breaker.protect(call)) },
+    { name: "Retry-After gate", group: "layer", run: effectLoop(gate.protect(call)) },
+    { name: "bulkhead", group: "layer", run: effectLoop(bulkhead.protect(call)) },
+    { name: "rate limiter", group: "layer", run: effectLoop(limiter.protect(call)) },
+    { name: "standard without timeouts", group: "layer", run: effectLoop(untimed.protect(call)) },
+    { name: "standard policy", group: "layer", run: effectLoop(standard.protect(call)) },
     {
       name: "fail(ready-made CircuitOpen)",
       group: "refusal",
       baseline: "bare effect",
-      run: loop(refused(Effect.fail(refusal)))
+      run: effectLoop(refused(Effect.fail(refusal)))
     },
     {
       name: "new CircuitOpen with a stack + fail",
       group: "refusal",
       baseline: "bare effect",
-      run: loop(refused(Effect.suspend(() =>
+      run: effectLoop(refused(Effect.suspend(() =>
         Effect.fail(
           new CircuitBreaker.CircuitOpen({ service, state: "OPEN", retryAfter: Duration.millis(1000) }, true)
         )
@@ -139,19 +132,19 @@ export const benchmark: Benchmark = {
       name: "new CircuitOpen without a stack + fail",
       group: "refusal",
       baseline: "bare effect",
-      run: loop(refused(Effect.suspend(() => Effect.fail(stackless()))))
+      run: effectLoop(refused(Effect.suspend(() => Effect.fail(stackless()))))
     },
     {
       name: "rejection counter + fail",
       group: "refusal",
       baseline: "bare effect",
-      run: loop(refused(Effect.zipRight(Metric.increment(rejections), Effect.fail(refusal))))
+      run: effectLoop(refused(Effect.zipRight(Metric.increment(rejections), Effect.fail(refusal))))
     },
     {
       name: "open breaker refusal",
       group: "refusal",
       baseline: "bare effect",
-      run: loop(refused(openBreaker.protect(call)))
+      run: effectLoop(refused(openBreaker.protect(call)))
     }
   ]
 }
