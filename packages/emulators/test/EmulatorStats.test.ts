@@ -1,0 +1,53 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, TestClock } from "effect"
+import * as EmulatorStats from "../src/EmulatorStats.js"
+
+describe("EmulatorStats", () => {
+  it.effect("busy time over the window of traffic is the utilisation of the capacity", () =>
+    Effect.gen(function*() {
+      const stats = yield* EmulatorStats.make({ service: "gpu", capacity: 2 })
+      yield* TestClock.adjust("1 second") // idle time before the first request is not counted
+      const work = (millis: number) => stats.request(stats.busy(Effect.sleep(millis)))
+      const fibers = yield* Effect.all([work(100), work(300)], { concurrency: 2 }).pipe(Effect.fork)
+      yield* TestClock.adjust("100 millis")
+      const midway = yield* stats.snapshot
+      expect(midway).toMatchObject({ inFlight: 1, busyMillis: 200, windowMillis: 100, maxConcurrency: 2 })
+      yield* TestClock.adjust("200 millis")
+      yield* Fiber.join(fibers)
+      yield* TestClock.adjust("1 second") // nor idle time after the last answer
+      expect(yield* stats.snapshot).toMatchObject({
+        requests: 2,
+        inFlight: 0,
+        busyMillis: 400,
+        windowMillis: 300,
+        utilization: 400 / 600
+      })
+    }))
+
+  it.effect("counts answers, rejections, faults and client job ids", () =>
+    Effect.gen(function*() {
+      const stats = yield* EmulatorStats.make({ service: "svc" })
+      yield* Effect.forEach([200, 200, 429, 503], stats.respond)
+      yield* stats.fault("reset")
+      yield* Effect.forEach(["a", "b", "a"], stats.clientJobId)
+      expect(yield* stats.snapshot).toMatchObject({
+        responses: { 200: 2, 429: 1, 503: 1 },
+        rejections: { 429: 1, 503: 1 },
+        faults: { reset: 1 },
+        clientJobIds: ["a", "b"],
+        clientJobIdRequests: 3,
+        utilization: 0
+      })
+    }))
+
+  it.effect("reset starts over, without crediting work that began before it", () =>
+    Effect.gen(function*() {
+      const stats = yield* EmulatorStats.make({ service: "svc" })
+      const fiber = yield* stats.request(stats.busy(Effect.sleep(100))).pipe(Effect.fork)
+      yield* TestClock.adjust("50 millis")
+      yield* stats.reset
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(fiber)
+      expect(yield* stats.snapshot).toMatchObject({ requests: 0, inFlight: 0, busyMillis: 0 })
+    }))
+})
