@@ -12,6 +12,10 @@
  *   timeouts → `TimedOut`; a request that cannot be encoded or has a bad URL →
  *   `Rejected`.
  *
+ * - `x-should-retry: true` / `false` on a failed response overrides the
+ *   status: retryable (`Unavailable` for a status that is not transient) or
+ *   not (`HttpRejected`).
+ *
  * A 2xx response passes untouched and its body is never read.
  *
  * @since 0.1.0
@@ -20,6 +24,7 @@ import * as Errors from "@bulwark/core/Errors"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -86,6 +91,12 @@ export interface Options<E = never> extends ServerHints.Options {
    */
   readonly isOverloaded?: ((response: HttpClientResponse.HttpClientResponse, excerpt: string) => boolean) | undefined
   /**
+   * Whether the `x-should-retry` response header (the OpenAI and Anthropic
+   * SDKs' convention) decides over the status: `true` makes any failed
+   * response retryable, `false` makes it an {@link HttpRejected}. Default `true`.
+   */
+  readonly shouldRetryHeader?: boolean | undefined
+  /**
    * A per-service override, consulted for every non-2xx response before the
    * defaults: `Option.some(error)` fails with that error, `Option.none()` lets
    * the response through as a success (a 404 on DELETE: already gone), and
@@ -106,6 +117,38 @@ export interface Options<E = never> extends ServerHints.Options {
 export const defaults = {
   maxExcerpt: 2048
 } as const
+
+/**
+ * The response behind an error this middleware built, and what its headers
+ * said: the hint (`ServerHints.fromHeaders`) and the `x-should-retry` verdict,
+ * both with the raw header value, for logs and metrics.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface FailedResponse {
+  readonly response: HttpClientResponse.HttpClientResponse
+  readonly hint: ServerHints.Hint
+  readonly shouldRetry: ServerHints.ShouldRetry
+}
+
+// Keyed by the error instance: the errors are schema classes that cross wires,
+// so the live response stays beside them rather than in a field.
+const failedResponses = new WeakMap<object, FailedResponse>()
+
+/**
+ * The response a failure of a classified client came from (and its parsed
+ * hints), or `undefined` for a transport failure, a local refusal or an error
+ * built elsewhere. Its body has been read up to `maxExcerpt` bytes.
+ *
+ * @since 0.1.0
+ * @category Getters
+ */
+export const failedResponse = (error: unknown): FailedResponse | undefined => {
+  // A failure that crossed a span is a proxy of the error this module built.
+  const original = Cause.originalError(error)
+  return typeof original === "object" && original !== null ? failedResponses.get(original) : undefined
+}
 
 /**
  * Headers whose values never reach an error (they become `<redacted>`): the
@@ -215,6 +258,9 @@ const checkOptions = (options: Options<unknown>): Either.Either<number, Errors.I
   if (options.service !== undefined && (typeof options.service !== "string" || options.service === "")) {
     return invalid("service", options.service, "a non-empty string")
   }
+  if (options.shouldRetryHeader !== undefined && typeof options.shouldRetryHeader !== "boolean") {
+    return invalid("shouldRetryHeader", options.shouldRetryHeader, "a boolean")
+  }
   for (const field of ["isOverloaded", "classify"] as const) {
     if (options[field] !== undefined && typeof options[field] !== "function") {
       return invalid(field, options[field], "a function")
@@ -249,6 +295,7 @@ export const classify = <E = never>(
 const middleware = <E>(options: Options<E>, maxExcerpt: number): Middleware<E> => {
   const { isOverloaded, service } = options
   const override = options.classify
+  const honourShouldRetry = options.shouldRetryHeader ?? true
 
   const failed = (
     response: HttpClientResponse.HttpClientResponse
@@ -256,35 +303,65 @@ const middleware = <E>(options: Options<E>, maxExcerpt: number): Middleware<E> =
     Effect.gen(function*() {
       const { excerpt, truncated } = yield* readExcerpt(response, maxExcerpt)
       const verdict = override?.(response, excerpt)
-      if (verdict !== undefined) {
-        return Option.isSome(verdict) ? yield* Effect.fail(verdict.value) : response
-      }
       const now = yield* Clock.currentTimeMillis
-      const error = ServerHints.toError(response.status, response.headers, now, {
-        service,
-        maxHint: options.maxHint
-      })
-      if (error._tag === "Rejected") {
-        return yield* new HttpRejected({
-          service,
-          status: response.status,
-          headers: plainHeaders(response),
-          excerpt,
-          truncated,
-          detail: error.detail
-        })
+      const hint = ServerHints.fromHeaders(response.headers, now, options)
+      const should = honourShouldRetry
+        ? ServerHints.shouldRetry(response.headers[ServerHints.headerNames.shouldRetry])
+        : ServerHints.none
+      const facts: FailedResponse = { response, hint, shouldRetry: should }
+      if (verdict !== undefined) {
+        if (Option.isNone(verdict)) return response
+        if (typeof verdict.value === "object" && verdict.value !== null) failedResponses.set(verdict.value, facts)
+        return yield* Effect.fail(verdict.value)
       }
-      if (response.status >= 500 && isOverloaded?.(response, excerpt) === true) {
-        const { retryAfter, status } = error
-        return yield* new Errors.Overloaded({
-          service,
-          status,
-          retryAfter,
-          detail: error.detail ?? oneLine(excerpt, 200)
-        })
-      }
+      const error = decide(response, excerpt, truncated, now, facts)
+      failedResponses.set(error, facts)
       return yield* Effect.fail(error)
     })
+
+  const decide = (
+    response: HttpClientResponse.HttpClientResponse,
+    excerpt: string,
+    truncated: boolean,
+    now: number,
+    { hint, shouldRetry: should }: FailedResponse
+  ): Failure => {
+    const forced = should._tag === "Force" ? `x-should-retry: ${should.retry}` : undefined
+    const ignored = should._tag === "Invalid"
+      ? `ignored x-should-retry "${oneLine(should.raw, 64)}" (${should.reason})`
+      : undefined
+    const error = ServerHints.toError(response.status, response.headers, now, {
+      service,
+      maxHint: options.maxHint,
+      detail: forced ?? ignored
+    })
+    const rejected = () =>
+      new HttpRejected({
+        service,
+        status: response.status,
+        headers: plainHeaders(response),
+        excerpt,
+        truncated,
+        detail: error.detail
+      })
+    if (should._tag === "Force" && !should.retry) return rejected()
+    if (error._tag === "Rejected") {
+      if (should._tag !== "Force") return rejected()
+      // The server says a retry can succeed although the status says otherwise
+      // (OpenAI's 409 lock timeouts): it did not process the request, as with a 503.
+      return new Errors.Unavailable({
+        service,
+        status: response.status,
+        detail: error.detail,
+        retryAfter: hint._tag === "Delay" ? hint.retryAfter : undefined
+      })
+    }
+    if (response.status >= 500 && isOverloaded?.(response, excerpt) === true) {
+      const { retryAfter, status } = error
+      return new Errors.Overloaded({ service, status, retryAfter, detail: error.detail ?? oneLine(excerpt, 200) })
+    }
+    return error
+  }
 
   const onResponse = (
     response: HttpClientResponse.HttpClientResponse

@@ -15,18 +15,24 @@
  *
  * @since 0.1.0
  */
+import * as Classify from "@bulwark/core/Classify"
 import * as Errors from "@bulwark/core/Errors"
 import * as Policy from "@bulwark/core/Policy"
+import * as Retry from "@bulwark/core/Retry"
 import * as Timeout from "@bulwark/core/Timeout"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as HttpFailures from "./HttpFailures.js"
+import { observer, redactedUrl } from "./internal/observe.js"
 
 /**
  * @since 0.1.0
@@ -209,7 +215,7 @@ const isPolicy = (policy: Options["policy"]): policy is Policy.Policy =>
   policy !== undefined && typeof (policy as Policy.Policy).protect === "function" &&
   typeof (policy as Policy.Policy).layers === "object"
 
-type Layer = (self: Effect.Effect<any, any, any>) => Effect.Effect<any, any, any>
+type Protect = (self: Effect.Effect<any, any, any>) => Effect.Effect<any, any, any>
 
 /**
  * Builds the client of one service over the `HttpClient` in context. Invalid
@@ -237,11 +243,14 @@ export const make = <E = never>(
     const { layers } = policy
     // Two retries, built once: the policy's own, and one that declines ambiguous failures.
     const retry = layers.retry
+    const keyedRetryOn = retry === undefined ? Classify.isRetryable : retry.retryOn
+    const unkeyedRetryOn = (error: unknown) => keyedRetryOn(error) && !isAmbiguous(error)
     const unkeyedLayers: Policy.Layers = retry === undefined
       ? layers
-      : { ...layers, retry: { ...retry, retryOn: (error: unknown) => retry.retryOn(error) && !isAmbiguous(error) } }
-    const keyedProtect = policy.protect as Layer
-    const unkeyedProtect = Policy.compose(unkeyedLayers) as Layer
+      : { ...layers, retry: { ...retry, retryOn: unkeyedRetryOn } }
+    const keyedProtect = policy.protect as Protect
+    const unkeyedProtect = Policy.compose(unkeyedLayers) as Protect
+    const observe = observer(service)
 
     const execute = (
       request: HttpClientRequest.HttpClientRequest,
@@ -271,14 +280,24 @@ export const make = <E = never>(
           const attemptTimeout = yield* Timeout.attempt(timeout, { service }).pipe(
             Effect.mapError((error) => invalid("timeout", error.value, error.expected))
           )
-          protect = Policy.compose({ ...(keyed ? layers : unkeyedLayers), attemptTimeout }) as Layer
+          protect = Policy.compose({ ...(keyed ? layers : unkeyedLayers), attemptTimeout }) as Protect
         }
-        return yield* (protect(classified.execute(prepared)) as Effect.Effect<
-          HttpClientResponse.HttpClientResponse,
-          Failure<E>
-        >).pipe(
+        const retryOn = keyed ? keyedRetryOn : unkeyedRetryOn
+        const { method } = prepared
+        let attempts = 0
+        // Re-run by the retry: each run is one attempt.
+        const attempt = Effect.suspend(() => observe.attempt(classified.execute(prepared), method, ++attempts, retryOn))
+        const url = redactedUrl(prepared.url, prepared.urlParams)
+        return yield* (protect(attempt) as Effect.Effect<HttpClientResponse.HttpClientResponse, Failure<E>>).pipe(
+          Effect.tapError((error) => observe.gaveUp(error, method, url, attempts, retryOn)),
           Effect.withSpan("ResilientClient.execute", {
-            attributes: { service, method: prepared.method, url: prepared.url, request_id: requestId }
+            kind: "client",
+            attributes: {
+              "http.request.method": method,
+              "url.full": url,
+              "bulwark.service": service,
+              "bulwark.request_id": requestId
+            }
           }),
           Effect.annotateLogs({ service, request_id: requestId })
         )
@@ -286,3 +305,109 @@ export const make = <E = never>(
 
     return { service, policy, classified, execute }
   })
+
+/**
+ * The client as an @effect/platform `HttpClient` whose errors are the typed
+ * failures themselves (`HttpClient.With<Failure<E>>`): every request made
+ * through it (`get`, `post`, `execute`, any middleware added on top) runs
+ * through the policy, as `execute` with no options. A request's own
+ * `Idempotency-Key` and `x-request-id` headers are honoured.
+ *
+ * @since 0.1.0
+ * @category Conversions
+ */
+export const typedHttpClient = <E>(client: ResilientClient<E>): HttpClient.HttpClient.With<Failure<E>> =>
+  HttpClient.makeWith<never, never, Failure<E>, never>(
+    (request) => Effect.flatMap(request, (prepared) => client.execute(prepared)),
+    Effect.succeed
+  )
+
+// The HttpClientErrors this module built around a typed failure: `failureOf` trusts only these.
+const carriers = new WeakSet<HttpClientError.HttpClientError>()
+
+/**
+ * The typed failure as an `HttpClientError`, for code that only speaks
+ * `HttpClient`: a `ResponseError` (reason `StatusCode`, the failed response
+ * attached) when the failure, or the last error of a `RetriesExhausted`, came
+ * from a response; a `RequestError` (reason `Transport`) otherwise. The typed
+ * failure is the `cause` and its message the `description`.
+ *
+ * @since 0.1.0
+ * @category Conversions
+ */
+export const toHttpClientError = (
+  request: HttpClientRequest.HttpClientRequest,
+  failure: Failure<unknown>
+): HttpClientError.HttpClientError => {
+  const last = failure instanceof Retry.RetriesExhausted ? failure.lastError : failure
+  const response = HttpFailures.failedResponse(last)?.response
+  const description = failure instanceof Error ? failure.message : String(failure)
+  const error = response === undefined
+    ? new HttpClientError.RequestError({ request, reason: "Transport", cause: failure, description })
+    : new HttpClientError.ResponseError({ request, response, reason: "StatusCode", cause: failure, description })
+  carriers.add(error)
+  return error
+}
+
+/**
+ * The typed failure an `HttpClientError` of {@link httpClient} carries, or
+ * `undefined` for any other error.
+ *
+ * `Effect.mapError((error) => ResilientClient.failureOf(error) ?? error)`
+ * puts the typed failures back in the error channel.
+ *
+ * @since 0.1.0
+ * @category Conversions
+ */
+export const failureOf = <E = never>(error: unknown): Failure<E> | undefined =>
+  HttpClientError.isHttpClientError(error) && carriers.has(Cause.originalError(error))
+    ? error.cause as Failure<E>
+    : undefined
+
+/**
+ * The client as a plain `HttpClient.HttpClient`, a drop-in for code that
+ * needs one (an SDK, a generated client): every request runs through the
+ * policy, and a failure is an `HttpClientError` carrying the typed failure
+ * (see {@link toHttpClientError}, {@link failureOf}).
+ *
+ * @since 0.1.0
+ * @category Conversions
+ */
+export const httpClient = <E>(client: ResilientClient<E>): HttpClient.HttpClient =>
+  HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (request) =>
+      Effect.flatMap(
+        request,
+        (prepared) => Effect.mapError(client.execute(prepared), (failure) => toHttpClientError(prepared, failure))
+      ),
+    Effect.succeed
+  )
+
+/**
+ * Wraps `base` for one service: {@link make} over `base`, as a plain
+ * `HttpClient` ({@link httpClient}).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const wrap = <E = never>(
+  base: HttpClient.HttpClient,
+  options: Options<E>
+): Effect.Effect<HttpClient.HttpClient, Errors.InvalidPolicy> =>
+  make(options).pipe(Effect.map(httpClient), Effect.provideService(HttpClient.HttpClient, base))
+
+/**
+ * Replaces the `HttpClient` in context by one whose every request runs
+ * through the policy of `options.service` ({@link httpClient}). Provide the
+ * transport below it: `ResilientClient.layerHttpClient({ service: "github" })
+ * .pipe(Layer.provide(FetchHttpClient.layer))`. Do not build a
+ * `ResilientClient` over the result: its requests would run through two
+ * policies.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerHttpClient = <E = never>(
+  options: Options<E>
+): Layer.Layer<HttpClient.HttpClient, Errors.InvalidPolicy, HttpClient.HttpClient> =>
+  Layer.effect(HttpClient.HttpClient, Effect.map(make(options), httpClient))

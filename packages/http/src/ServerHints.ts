@@ -124,7 +124,8 @@ export const headerNames = {
   resetTokens: "x-ratelimit-reset-tokens",
   remainingTokens: "x-ratelimit-remaining-tokens",
   reset: "x-ratelimit-reset",
-  remaining: "x-ratelimit-remaining"
+  remaining: "x-ratelimit-remaining",
+  shouldRetry: "x-should-retry"
 } as const
 
 type Member = { readonly millis: number } | { readonly reason: string }
@@ -258,6 +259,33 @@ export const resetDuration = (
     const millis = goDuration.parse(member)
     return millis === undefined ? { reason: notANumber(member, "a Go duration") } : { millis }
   })
+
+/**
+ * The verdict of an `x-should-retry` header (the OpenAI and Anthropic SDKs'
+ * convention): `Force` says whether to retry regardless of the status.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type ShouldRetry =
+  | { readonly _tag: "Force"; readonly retry: boolean; readonly raw: string }
+  | Invalid
+  | None
+
+/**
+ * An `x-should-retry` value: `true` or `false` (case and surrounding spaces
+ * ignored); anything else is {@link Invalid}, kept raw for the logs, and the
+ * status decides as if the header were absent.
+ *
+ * @since 0.1.0
+ * @category Parsers
+ */
+export const shouldRetry = (raw: string | undefined): ShouldRetry => {
+  if (raw === undefined) return none
+  const value = raw.trim().toLowerCase()
+  if (value === "true" || value === "false") return { _tag: "Force", retry: value === "true", raw }
+  return invalid(headerNames.shouldRetry, raw, value === "" ? "empty" : "not true or false")
+}
 
 /**
  * Header lookup by lower-case name, repeated fields joined with ", ".

@@ -135,9 +135,9 @@ describe("ResilientClient", () => {
       for (const line of lines) expect(line).toMatchObject({ service: "svc", request_id: "req-1" })
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
-  it.live("the span names the service, method, url and request id", () =>
+  it.live("the span: method, url without query secrets, status, service, attempts, request id", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* setup(() => ({ status: 200 }))
+      const { client, server } = yield* setup((call) => ({ status: call === 1 ? 503 : 200 }))
       const spans: Array<Tracer.Span> = []
       const tracer = yield* Effect.tracerWith((base) =>
         Effect.succeed(Tracer.make({
@@ -149,14 +149,21 @@ describe("ResilientClient", () => {
           context: base.context
         }))
       )
-      yield* client.execute(HttpClientRequest.get(server.url), { requestId: "req-2" }).pipe(Effect.withTracer(tracer))
+      const request = HttpClientRequest.get(`${server.url}/v1?model=m&api_key=sk-123`).pipe(
+        HttpClientRequest.setUrlParam("access_token", "t0k")
+      )
+      yield* client.execute(request, { requestId: "req-2" }).pipe(Effect.withTracer(tracer))
       const span = spans.find((span) => span.name === "ResilientClient.execute")
-      expect(Object.fromEntries(span?.attributes ?? [])).toMatchObject({
-        service: "svc",
-        method: "GET",
-        url: server.url,
-        request_id: "req-2"
+      const attributes = Object.fromEntries(span?.attributes ?? [])
+      expect(attributes).toEqual({
+        "http.request.method": "GET",
+        "url.full": `${server.url}/v1?model=m&api_key=REDACTED&access_token=REDACTED`,
+        "http.response.status_code": 200,
+        "bulwark.service": "svc",
+        "bulwark.attempt": 2,
+        "bulwark.request_id": "req-2"
       })
+      expect(JSON.stringify(attributes)).not.toMatch(/sk-123|t0k/)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
   it.live("giving up: RetriesExhausted with the status, the service and the attempts", () =>

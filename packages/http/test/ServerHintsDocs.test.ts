@@ -101,7 +101,9 @@ describe("docs/http.md", () => {
     for (
       const file of [
         __filename,
-        ...["HttpFailuresDocs", "ResilientClientDocs"].map((name) => path.join(__dirname, `${name}.test.ts`))
+        ...["HttpFailuresDocs", "ResilientClientDocs", "ResilientClientsDocs"].map((name) =>
+          path.join(__dirname, `${name}.test.ts`)
+        )
       ]
     ) {
       const source = fs.readFileSync(file, "utf8")
