@@ -184,6 +184,7 @@ export const serve = <E, R>(
     const stats = options.stats
     const uniform = Seeded.generator(faults.seed)
     const startedAt = yield* Clock.currentTimeMillis
+    const service = (yield* stats.snapshot).service
 
     const answer = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
@@ -201,21 +202,25 @@ export const serve = <E, R>(
           yield* stats.fault(`status-${decision.status}`)
           return options.failure(decision.status, decision)
         }
+        if (decision.wrongContentType) {
+          // answered before the route runs: a proxy's error page means the service never saw the request
+          yield* stats.fault("wrong-content-type")
+          return HttpServerResponse.uint8Array(htmlPage, { status: 200, contentType: "text/html; charset=utf-8" })
+        }
         let response = yield* app.pipe(
           Effect.catchAllCause((cause) =>
             isRouteNotFound(cause)
               ? Effect.succeed(options.failure(404, decision))
+              : Cause.isInterruptedOnly(cause)
+              // the client went away (an attempt timeout, say): nothing failed here
+              ? Effect.interrupt
               : Effect.as(
-                Effect.logError("emulator route failed", cause).pipe(Effect.annotateLogs("service", stats)),
+                Effect.logError("emulator route failed", cause).pipe(Effect.annotateLogs("service", service)),
                 options.failure(500, decision)
               )
           ),
           Effect.scoped
         )
-        if (decision.wrongContentType) {
-          yield* stats.fault("wrong-content-type")
-          response = HttpServerResponse.uint8Array(htmlPage, { status: 200, contentType: "text/html; charset=utf-8" })
-        }
         if (decision.truncatedJson) {
           yield* stats.fault("truncated-json")
           response = yield* truncate(response)
@@ -235,11 +240,13 @@ export const serve = <E, R>(
           Effect.tap(answer(request), (response) => stats.respond(response.status))
         ))
 
+    const nodeServer = http.createServer()
     const server = yield* NodeHttpServer.make(() =>
-      http.createServer(), { port: options.port ?? 0, host: "127.0.0.1" })
+      nodeServer, { port: options.port ?? 0, host: "127.0.0.1" })
+    // runs before the server's own close, which would otherwise wait for idle keep-alive connections
+    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     yield* server.serve(handler)
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-    const service = (yield* stats.snapshot).service
     yield* Effect.annotateCurrentSpan({ "emulator.service": service, "emulator.port": port })
     yield* Effect.logDebug(`emulator ${service} listening on http://127.0.0.1:${port}`)
     return {

@@ -10,3 +10,15 @@ export * as EmulatorStats from "./EmulatorStats.js"
  * @since 0.1.0
  */
 export * as Faults from "./Faults.js"
+/**
+ * @since 0.1.0
+ */
+export * as GitHubEmulator from "./GitHubEmulator.js"
+/**
+ * @since 0.1.0
+ */
+export * as OrpheusEmulator from "./OrpheusEmulator.js"
+/**
+ * @since 0.1.0
+ */
+export * as OllamaEmulator from "./OllamaEmulator.js"
