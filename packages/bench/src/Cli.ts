@@ -22,7 +22,7 @@ export interface Args {
 export const usage = `Usage: pnpm bench [name...] [options]
 
 Runs the named benchmarks (all when none is named) and prints a table per benchmark.
-Simulations (storm) run once in virtual time; the tuning options do not apply to them.
+Simulations (storm, contention) run once; the tuning options do not apply to them.
 
 Options:
   --json           print one JSON document on stdout instead of tables

@@ -60,7 +60,9 @@ const grid = (report: AnyReport): Grid => {
 /** How the samples were taken (or that none were), in one line. */
 export const method = (report: AnyReport): string => {
   if (report.kind === "simulation") {
-    return "one deterministic run in virtual time (the numbers do not depend on the machine)"
+    return report.clock === "virtual"
+      ? "one deterministic run in virtual time (the numbers do not depend on the machine)"
+      : "one run in real time over loopback (the numbers depend on the machine and vary a little between runs)"
   }
   const { samples, targetSampleMillis, warmupRounds } = report.settings
   return `${samples} interleaved samples of ~${targetSampleMillis} ms per peer after ${warmupRounds} warm-up rounds`

@@ -1,8 +1,8 @@
 /**
  * The second kind of benchmark: not a timing but a simulation, whose rows are
- * counts and durations of a scenario played in virtual time. It is
- * deterministic, so it is run once, and its numbers do not depend on the
- * machine. Its rows carry no `nsPerCall` or `ratioToBare`: each simulation
+ * counts and durations of a scenario, played once: in virtual time
+ * (deterministic, the same on every machine), or in real time over loopback
+ * against an emulator (when the peers are real clients with real timers). Its rows carry no `nsPerCall` or `ratioToBare`: each simulation
  * declares its own fields, and its report lists them with their meaning
  * (`columns`), so the JSON documents itself.
  */
@@ -50,6 +50,8 @@ export interface Simulation {
   /** A paragraph for the docs: the scenario, the peers and their settings. */
   readonly description: string
   readonly columns: ReadonlyArray<Column>
+  /** Which clock the scenario runs on. Default `"virtual"`. */
+  readonly clock?: "virtual" | "real" | undefined
   /** Plays the scenario for every peer; resolves to one row per peer. */
   readonly run: () => Promise<ReadonlyArray<SimulationRow>>
   readonly verdict?: ((rows: ReadonlyArray<SimulationRow>) => Check) | undefined
@@ -61,6 +63,7 @@ export interface SimulationReport {
   readonly benchmark: string
   readonly title: string
   readonly columns: ReadonlyArray<Column>
+  readonly clock: "virtual" | "real"
   readonly rows: ReadonlyArray<SimulationRow>
   readonly verdict?: Check
   readonly machine: Machine
@@ -87,6 +90,7 @@ export const simulate = async (simulation: Simulation, machine: Machine): Promis
     benchmark: simulation.name,
     title: simulation.title,
     columns: simulation.columns,
+    clock: simulation.clock ?? "virtual",
     rows,
     machine
   }

@@ -44,12 +44,22 @@ describe("Simulation", () => {
         benchmark: "sim",
         title: "a fake simulation",
         columns,
+        clock: "virtual",
         rows,
         machine,
         verdict: { ok: true, text: "budget within ×1.1 — OK" }
       })
       const json = JSON.parse(JSON.stringify(report)) as SimulationReport
-      expect(Object.keys(json)).toEqual(["kind", "benchmark", "title", "columns", "rows", "machine", "verdict"])
+      expect(Object.keys(json)).toEqual([
+        "kind",
+        "benchmark",
+        "title",
+        "columns",
+        "clock",
+        "rows",
+        "machine",
+        "verdict"
+      ])
       expect(json.columns[1]).toEqual({
         key: "amplification",
         label: "amplification",
@@ -98,6 +108,13 @@ describe("Simulation", () => {
       expect(lines[5]).toBe("budget  3,100          ×1.10  1,974 ms  100.0 %  –")
       expect(lines).toContain("verdict: budget within ×1.1 — OK")
       expect(lines.some((line) => line.startsWith("one deterministic run in virtual time"))).toBe(true)
+    })
+
+    it("says when the run was in real time, whose numbers depend on the machine", async () => {
+      const real = await Sim.simulate({ ...simulation(), clock: "real" }, machine)
+      expect(Render.method(real)).toBe(
+        "one run in real time over loopback (the numbers depend on the machine and vary a little between runs)"
+      )
     })
 
     it("writes a markdown section with the table, the verdict and what each column means", async () => {

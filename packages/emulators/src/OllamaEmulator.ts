@@ -12,10 +12,8 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -26,7 +24,6 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Net from "node:net"
 import * as Emulator from "./Emulator.js"
 import * as EmulatorStats from "./EmulatorStats.js"
 import * as Faults from "./Faults.js"
@@ -288,7 +285,7 @@ export const make = (
           const last = list[list.length - 1]!
           return OllamaWire.json(wrap(list.map((piece) => piece.token).join(""), last.timings, yield* createdAt))
         }
-        // A response the harness replaces (wrong-content-type) is never read: free its slot anyway.
+        // A stream nobody reads (the client hung up before the answer was written) must not hold its slot.
         let reading = false
         yield* Effect.sleep("2 seconds").pipe(
           Effect.zipRight(Effect.suspend(() => reading ? Effect.void : Scope.close(scope, Exit.void))),
@@ -513,20 +510,7 @@ export const make = (
       )
     )
 
-    // The server's close waits for open connections: a client's keep-alive
-    // socket, or one whose request was cut short, would hold a test's scope
-    // open for seconds. Every socket a route saw is destroyed at shutdown.
-    const sockets = new Set<Net.Socket>()
-    const tracked = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
-      if (!sockets.has(socket)) {
-        sockets.add(socket)
-        socket.once("close", () => sockets.delete(socket))
-      }
-      return router
-    })
-
-    const emulator = yield* Emulator.serve(tracked, {
+    const emulator = yield* Emulator.serve(router, {
       port: options.port,
       faults: options.faults,
       seed,
@@ -534,7 +518,6 @@ export const make = (
       failure: (status) =>
         status === 404 ? OllamaWire.routeNotFound : OllamaWire.nativeError(status, OllamaWire.textOf(status))
     })
-    yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((socket) => socket.destroy())))
     return {
       ...emulator,
       queue: Effect.map(scheduler.state, (state) => ({ running: state.running, waiting: state.waiting.length }))

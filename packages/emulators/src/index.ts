@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as Cli from "./Cli.js"
+/**
+ * @since 0.1.0
+ */
 export * as Emulator from "./Emulator.js"
 /**
  * @since 0.1.0
@@ -17,8 +21,12 @@ export * as GitHubEmulator from "./GitHubEmulator.js"
 /**
  * @since 0.1.0
  */
-export * as OrpheusEmulator from "./OrpheusEmulator.js"
+export * as OllamaEmulator from "./OllamaEmulator.js"
 /**
  * @since 0.1.0
  */
-export * as OllamaEmulator from "./OllamaEmulator.js"
+export * as OpenAiEmulator from "./OpenAiEmulator.js"
+/**
+ * @since 0.1.0
+ */
+export * as OrpheusEmulator from "./OrpheusEmulator.js"
