@@ -11,7 +11,18 @@ describe("Cli.parse", () => {
     expect(parse("orpheus")).toEqual(
       Either.right({ service: "orpheus", port: 0, faults: undefined, seed: undefined, options: {} })
     )
-    expect(parse("ollama", "--port", "11434", "--faults=status=503@5s-15s", "--seed", "7", "--options", "{\"numParallel\":2}"))
+    expect(
+      parse(
+        "ollama",
+        "--port",
+        "11434",
+        "--faults=status=503@5s-15s",
+        "--seed",
+        "7",
+        "--options",
+        "{\"numParallel\":2}"
+      )
+    )
       .toEqual(Either.right({
         service: "ollama",
         port: 11434,
