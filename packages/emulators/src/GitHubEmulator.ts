@@ -17,10 +17,11 @@ import type * as Scope from "effect/Scope"
 import type { KeyObject } from "node:crypto"
 import * as Emulator from "./Emulator.js"
 import * as EmulatorStats from "./EmulatorStats.js"
-import * as Faults from "./Faults.js"
+import type * as Faults from "./Faults.js"
 import * as Jwt from "./internal/githubJwt.js"
 import type * as RateLimit from "./internal/githubRateLimit.js"
 import * as Routes from "./internal/githubRoutes.js"
+import * as Checks from "./internal/options.js"
 
 /**
  * A permission level GitHub grants an app.
@@ -159,74 +160,57 @@ export const defaults = {
   permissions: { issues: "write", contents: "read", metadata: "read" } as Readonly<Record<string, Permission>>
 } as const
 
-const invalid = (option: string, reason: string) => new Emulator.InvalidEmulatorOption({ service, option, reason })
-
-const positiveInt = (value: unknown): value is number =>
-  typeof value === "number" && Number.isInteger(value) && value > 0
-
-const millisOf = (
-  option: string,
-  input: Duration.DurationInput | undefined,
-  fallback: Duration.Duration,
-  least = 1
-) => {
-  if (input === undefined) return Either.right(Duration.toMillis(fallback))
-  const decoded = Duration.decodeUnknown(input)
-  if (decoded._tag === "None") return Either.left(invalid(option, `${String(input)} is not a duration`))
-  const millis = Duration.toMillis(decoded.value)
-  return Number.isFinite(millis) && millis >= least
-    ? Either.right(millis)
-    : Either.left(invalid(option, least === 0 ? "must be finite and ≥ 0" : "must be finite and ≥ 1 ms"))
-}
+const check = Checks.forService(service)
 
 /** Options checked and resolved; every default filled in. */
 const settle = (options: Options): Either.Either<Routes.Settings, Emulator.InvalidEmulatorOption> =>
   Either.gen(function*() {
-    const appId = options.appId ?? defaults.appId
-    if (!positiveInt(appId)) return yield* Either.left(invalid("appId", "must be a positive integer"))
+    const appId = yield* check.whole("appId", options.appId, defaults.appId, 1)
     let publicKey: KeyObject | undefined
     if (options.publicKey !== undefined) {
       const key = Jwt.publicKey(options.publicKey)
-      if (typeof key === "string") return yield* Either.left(invalid("publicKey", key))
+      if (typeof key === "string") return yield* check.refuse("publicKey", key)
       publicKey = key
     }
-    const skewMillis = yield* millisOf("clockSkew", options.clockSkew, defaults.clockSkew, 0)
-    const tokenLifetimeMillis = yield* millisOf("tokenLifetime", options.tokenLifetime, defaults.tokenLifetime)
+    const skewMillis = yield* check.millis("clockSkew", options.clockSkew, defaults.clockSkew, { atLeast: 0 })
+    const tokenLifetimeMillis = yield* check.millis("tokenLifetime", options.tokenLifetime, defaults.tokenLifetime, {
+      atLeast: 1
+    })
     const installations = options.installations ?? [{ id: 1 }]
     const seen = new Set<number>()
     for (const installation of installations) {
-      if (!positiveInt(installation.id) || seen.has(installation.id)) {
-        return yield* Either.left(invalid("installations", `id ${installation.id} is not a distinct positive integer`))
+      if (!Checks.isWhole(installation.id, 1) || seen.has(installation.id)) {
+        return yield* check.refuse("installations", `id ${installation.id} is not a distinct positive integer`)
       }
       seen.add(installation.id)
       for (const [name, level] of Object.entries(installation.permissions ?? {})) {
         if (level !== "read" && level !== "write" && level !== "admin") {
-          return yield* Either.left(invalid("installations", `permission ${name} is ${String(level)}`))
+          return yield* check.refuse("installations", `permission ${name} is ${String(level)}`)
         }
       }
     }
     for (const repo of options.repos ?? []) {
-      if (repo.owner === "" || repo.name === "" || (repo.issues !== undefined && !positiveInt(repo.issues))) {
-        return yield* Either.left(invalid("repos", `${repo.owner}/${repo.name} needs an owner, a name, issues ≥ 1`))
+      if (repo.owner === "" || repo.name === "" || (repo.issues !== undefined && !Checks.isWhole(repo.issues, 1))) {
+        return yield* check.refuse("repos", `${repo.owner}/${repo.name} needs an owner, a name, issues ≥ 1`)
       }
     }
-    const primaryLimit = options.primary?.limit ?? defaults.primaryLimit
-    if (!positiveInt(primaryLimit)) return yield* Either.left(invalid("primary.limit", "must be a positive integer"))
-    const primaryWindowMillis = yield* millisOf("primary.window", options.primary?.window, defaults.primaryWindow)
+    const primaryLimit = yield* check.whole("primary.limit", options.primary?.limit, defaults.primaryLimit, 1)
+    const primaryWindowMillis = yield* check.millis("primary.window", options.primary?.window, defaults.primaryWindow, {
+      atLeast: 1
+    })
     const content: Array<RateLimit.ContentRule> = []
     for (const rule of options.secondary?.content ?? defaults.content) {
-      if (!positiveInt(rule.limit)) {
-        return yield* Either.left(invalid("secondary.content", "every limit must be a positive integer"))
-      }
       content.push({
-        limit: rule.limit,
-        windowMillis: yield* millisOf("secondary.content", rule.window, Duration.zero)
+        limit: yield* check.whole("secondary.content", rule.limit, 0, 1),
+        windowMillis: yield* check.millis("secondary.content", rule.window, Duration.zero, { atLeast: 1 })
       })
     }
-    const concurrency = options.secondary?.concurrency ?? defaults.concurrency
-    if (!positiveInt(concurrency)) {
-      return yield* Either.left(invalid("secondary.concurrency", "must be a positive integer"))
-    }
+    const concurrency = yield* check.whole(
+      "secondary.concurrency",
+      options.secondary?.concurrency,
+      defaults.concurrency,
+      1
+    )
     for (
       const [option, status] of [["primary.status", options.primary?.status], [
         "secondary.status",
@@ -234,15 +218,13 @@ const settle = (options: Options): Either.Either<Routes.Settings, Emulator.Inval
       ]] as const
     ) {
       if (status !== undefined && status !== 403 && status !== 429) {
-        return yield* Either.left(invalid(option, `${status} is neither 403 nor 429`))
+        return yield* check.refuse(option, `${status} is neither 403 nor 429`)
       }
     }
-    let serviceTime: Faults.Distribution | undefined
-    if (options.serviceTime !== undefined) {
-      const parsed = Faults.parseDistribution(options.serviceTime)
-      if (Either.isLeft(parsed)) return yield* Either.left(invalid("serviceTime", parsed.left))
-      serviceTime = parsed.right
-    }
+    const serviceTime = options.serviceTime === undefined
+      ? undefined
+      : yield* check.distribution("serviceTime", options.serviceTime, "0ms")
+    const { seed } = yield* check.common(options)
     return {
       appId,
       clientId: options.clientId,
@@ -266,7 +248,7 @@ const settle = (options: Options): Either.Either<Routes.Settings, Emulator.Inval
         status: options.secondary?.status ?? 403,
         retryAfter: options.secondary?.retryAfter ?? true
       },
-      seed: options.seed ?? 0
+      seed
     }
   })
 

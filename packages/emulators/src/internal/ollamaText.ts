@@ -4,57 +4,9 @@
  * and Ollama's wire formats for timestamps and digests.
  */
 import * as Seeded from "./seeded.js"
+import * as Words from "./words.js"
 
-const words = [
-  "the",
-  "model",
-  "answers",
-  "with",
-  "a",
-  "short",
-  "reply",
-  "about",
-  "your",
-  "question",
-  "and",
-  "then",
-  "it",
-  "explains",
-  "why",
-  "this",
-  "works",
-  "in",
-  "practice",
-  "because",
-  "each",
-  "step",
-  "is",
-  "small",
-  "code",
-  "function",
-  "returns",
-  "value",
-  "when",
-  "input",
-  "changes",
-  "so",
-  "we",
-  "check",
-  "result",
-  "again",
-  "retry",
-  "later",
-  "queue",
-  "slot",
-  "token",
-  "stream",
-  "server",
-  "client",
-  "request",
-  "response",
-  "time",
-  "data"
-]
+const words = Words.vocabulary("slot")
 
 /** The reply, cut into tokens (a token is a word with its leading space). */
 export interface Reply {

@@ -5,57 +5,9 @@
  */
 import type * as OpenAiWire from "./openaiWire.js"
 import * as Seeded from "./seeded.js"
+import * as Words from "./words.js"
 
-const words = [
-  "the",
-  "model",
-  "answers",
-  "with",
-  "a",
-  "short",
-  "reply",
-  "about",
-  "your",
-  "question",
-  "and",
-  "then",
-  "it",
-  "explains",
-  "why",
-  "this",
-  "works",
-  "in",
-  "practice",
-  "because",
-  "each",
-  "step",
-  "is",
-  "small",
-  "code",
-  "function",
-  "returns",
-  "value",
-  "when",
-  "input",
-  "changes",
-  "so",
-  "we",
-  "check",
-  "result",
-  "again",
-  "retry",
-  "later",
-  "queue",
-  "limit",
-  "token",
-  "stream",
-  "server",
-  "client",
-  "request",
-  "response",
-  "time",
-  "data"
-]
+const words = Words.vocabulary("limit")
 
 /** One token per four characters, rounded up: the estimate every count here uses. */
 export const textTokens = (text: string): number => Math.ceil(text.length / 4)
