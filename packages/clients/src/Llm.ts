@@ -1,0 +1,442 @@
+/**
+ * An OpenAI-compatible chat completions client (seed 001, layer 1): JSON
+ * answers and streams of decoded chunks, against any base URL that speaks the
+ * protocol (OpenAI, Ollama's `/v1`, a proxy, the emulator).
+ *
+ * Resilience is @bulwark/http's `ResilientClient` with the seed's numbers:
+ * 5 attempts, 1 s to 60 s exponential backoff with jitter, a 30 s attempt
+ * timeout and at least 100 ms between two requests (the core's `RateLimiter`
+ * with a spacing). `retry-after-ms`, `Retry-After` and `x-ratelimit-reset-*`
+ * set the waits; a tokens 429 takes its hint from the body or the token
+ * bucket's reset; a 429 that waiting cannot help (`insufficient_quota`,
+ * "Request too large") and every 4xx fail at once with their own tag
+ * (`LlmErrors`). The budget the server reports in its `x-ratelimit-*` headers
+ * is kept in `rateLimits`.
+ *
+ * @since 0.1.0
+ */
+import * as Errors from "@bulwark/core/Errors"
+import * as Policy from "@bulwark/core/Policy"
+import * as ResilientClient from "@bulwark/http/ResilientClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import type { MalformedResponse } from "./ClientErrors.js"
+import * as config from "./internal/config.js"
+import * as decode from "./internal/decode.js"
+import { type Classified, classify } from "./internal/llmClassify.js"
+import * as RateLimitHeaders from "./internal/llmRateLimits.js"
+import { chunks } from "./internal/llmStream.js"
+import * as LlmErrors from "./LlmErrors.js"
+import * as LlmSchema from "./LlmSchema.js"
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class Llm extends Context.Tag("@bulwark/clients/Llm")<Llm, Service>() {}
+
+/**
+ * One bucket of the server's rate limiter, as its headers last reported it.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Bucket {
+  /** `x-ratelimit-limit-*`: the budget of a window. */
+  readonly limit: number | undefined
+  /** `x-ratelimit-remaining-*`: what is left now. */
+  readonly remaining: number | undefined
+  /** `x-ratelimit-reset-*`: until the bucket is full again. */
+  readonly reset: Duration.Duration | undefined
+  /** The same, as epoch milliseconds of Effect's Clock. */
+  readonly resetAt: number | undefined
+}
+
+/**
+ * The rate-limit budget of the last answer that reported one.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface RateLimits {
+  /** When the answer came, epoch milliseconds of Effect's Clock. */
+  readonly observedAt: number
+  readonly requests: Bucket | undefined
+  readonly tokens: Bucket | undefined
+}
+
+/**
+ * What a call can fail with: the failures of `ResilientClient` (retries
+ * exhausted, deadline, open breaker…), the refusals of `LlmErrors`, and a
+ * body that is not what the protocol promises.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Failure = ResilientClient.Failure<Classified> | MalformedResponse
+
+/**
+ * What a stream can fail with besides {@link Failure}: an error event after
+ * it started. A connection cut mid-stream is `ConnectionFailed`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type StreamFailure = Failure | LlmErrors.StreamFailed
+
+/**
+ * Options of one call.
+ *
+ * @since 0.1.0
+ * @category Options
+ */
+export interface CallOptions {
+  /** The timeout of each attempt (to the response headers, and for JSON answers to the end of the body). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Sent as `x-request-id`; default 32 random hex digits. */
+  readonly requestId?: string | undefined
+  /** Span attributes, to find a call of a job in a trace. */
+  readonly task?: string | undefined
+  readonly clientJobId?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  readonly service: string
+  readonly baseUrl: string
+  /** The model of a request that names none. */
+  readonly model: string
+  /** `POST {baseUrl}/chat/completions`, the JSON answer. */
+  readonly create: (
+    request: LlmSchema.ChatCompletionRequest,
+    options?: CallOptions
+  ) => Effect.Effect<LlmSchema.ChatCompletion, Failure>
+  /**
+   * The same with `stream: true`: the decoded chunks until `data: [DONE]`.
+   * Only the request up to the response headers is retried; once chunks flow,
+   * a failure ends the stream.
+   */
+  readonly stream: (
+    request: LlmSchema.ChatCompletionRequest,
+    options?: CallOptions
+  ) => Stream.Stream<LlmSchema.ChatCompletionChunk, StreamFailure>
+  /** The budget of the last answer that reported one; none before that (and with servers that never do). */
+  readonly rateLimits: Effect.Effect<Option.Option<RateLimits>>
+  /** Every budget reported from now on. */
+  readonly rateLimitChanges: Stream.Stream<RateLimits>
+  /** The policy shared by every call, for its stats. */
+  readonly policy: Policy.Policy
+}
+
+/**
+ * @since 0.1.0
+ * @category Options
+ */
+export interface Options {
+  /** Names the service in errors, logs, spans and metrics. Default `"llm"`. */
+  readonly service?: string | undefined
+  /** Ends before `/chat/completions`: `https://api.openai.com/v1`, `http://localhost:11434/v1`. */
+  readonly baseUrl?: string | undefined
+  /** Sent as `Authorization: Bearer …`; none for servers without keys (Ollama). Never logged. */
+  readonly apiKey?: Redacted.Redacted | undefined
+  /** The model of a request that names none. Default {@link defaults}.model. */
+  readonly model?: string | undefined
+  /** Extra headers on every request (`OpenAI-Organization`, `OpenAI-Project`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /**
+   * The policy: layers given here replace the default's layer whole (`false`
+   * removes one); `false` for no policy at all; or a policy already built, to
+   * share its breaker and limiter with other code.
+   */
+  readonly policy?: config.PolicyOptions | Policy.Policy | false | undefined
+  /**
+   * Sends an `Idempotency-Key` with every call (default `true`), so a call is
+   * retried after a dropped connection, a timeout or a 500 like any other
+   * failure, as in the seed: a completion changes nothing on the server but
+   * the bill. `false` retries only failures that say the request was not
+   * processed (429, 503, a refused connection).
+   */
+  readonly retryAmbiguous?: boolean | undefined
+  /** Wraps the transport (a proxy, a test recorder), below the policy. */
+  readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+}
+
+/**
+ * The seed's numbers.
+ *
+ * @since 0.1.0
+ * @category Defaults
+ */
+export const defaults = {
+  service: "llm",
+  baseUrl: "https://api.openai.com/v1",
+  model: "gpt-4o-mini",
+  policy: {
+    ...Policy.standardDefaults,
+    /** Seed 001: "Max Retries: 5" logged as attempts 1/5 … 5/5; 1 s to 60 s, doubling, with jitter. */
+    retry: { maxAttempts: 5, base: "1 second", factor: 2, maxDelay: "60 seconds", jitter: "full", retryAfter: "floor" },
+    /** Seed 001: "30 second request timeout". */
+    attemptTimeout: "30 seconds",
+    /** Seed 001: "Local rate limiting (100ms minimum between requests)". */
+    rateLimiter: { spacing: "100 millis" }
+  } satisfies config.PolicyOptions
+} as const
+
+const invalid = (field: string, value: unknown, expected: string) =>
+  new Errors.InvalidPolicy({ policy: "llm", field, value: String(value), expected })
+
+const isPolicy = (policy: Options["policy"]): policy is Policy.Policy =>
+  typeof policy === "object" && typeof (policy as Policy.Policy).protect === "function"
+
+const hex32 = Effect.map(
+  Effect.all([Random.next, Random.next, Random.next, Random.next]),
+  (parts) => parts.map((part) => Math.floor(part * 0x1_0000_0000).toString(16).padStart(8, "0")).join("")
+)
+
+const decodeRequest = Schema.decodeUnknown(LlmSchema.ChatCompletionRequest, { onExcessProperty: "preserve" })
+
+/**
+ * Reads a JSON answer to its end inside the attempt, so the attempt timeout
+ * bounds the body too and a connection cut mid-body is retried like one cut
+ * before the headers.
+ */
+const buffered = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
+  HttpClient.transformResponse(client, (effect) =>
+    Effect.flatMap(effect, (response) =>
+      Effect.map(
+        Effect.mapError(response.arrayBuffer, (error) =>
+          new HttpClientError.RequestError({
+            request: response.request,
+            reason: "Transport",
+            cause: error.cause ?? error,
+            description: `the body was cut: ${error.message}`
+          })),
+        (bytes) =>
+          HttpClientResponse.fromWeb(
+            response.request,
+            new Response(bytes.byteLength === 0 || response.status === 204 ? null : bytes, {
+              status: response.status,
+              headers: response.headers
+            })
+          )
+      )))
+
+/**
+ * Builds the client over the `HttpClient` in context. An invalid option fails
+ * with `InvalidPolicy` naming it.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, Errors.InvalidPolicy, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const service = options.service ?? defaults.service
+    if (typeof service !== "string" || service === "") return yield* invalid("service", service, "a non-empty string")
+    const model = options.model ?? defaults.model
+    if (typeof model !== "string" || model.trim() === "") return yield* invalid("model", model, "a model name")
+    const rawUrl = options.baseUrl ?? defaults.baseUrl
+    const parsed = URL.canParse(rawUrl) ? new URL(rawUrl) : undefined
+    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      return yield* invalid("baseUrl", rawUrl, "an http(s) URL")
+    }
+    const baseUrl = parsed.href.replace(/\/+$/, "")
+    const endpoint = `${baseUrl}/chat/completions`
+    const origin = { service, endpoint: "POST /chat/completions" }
+
+    const policy = isPolicy(options.policy)
+      ? options.policy
+      : yield* Policy.make({
+        ...(options.policy === false ? {} : { ...defaults.policy, ...options.policy }),
+        service
+      })
+
+    const rateLimits = yield* SubscriptionRef.make(Option.none<RateLimits>())
+    const record = (response: HttpClientResponse.HttpClientResponse) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const reported = RateLimitHeaders.fromHeaders(response.headers, now)
+        return reported === undefined ? Effect.void : SubscriptionRef.set(rateLimits, Option.some(reported))
+      })
+    const transport = (options.transformClient ?? ((client) => client))(yield* HttpClient.HttpClient).pipe(
+      HttpClient.tap(record)
+    )
+    const classifyOptions = { classify: classify(service) }
+    const json = yield* ResilientClient.make({ service, policy, classify: classifyOptions }).pipe(
+      Effect.provideService(HttpClient.HttpClient, buffered(transport))
+    )
+    const streaming = yield* ResilientClient.make({ service, policy, classify: classifyOptions }).pipe(
+      Effect.provideService(HttpClient.HttpClient, transport)
+    )
+    const retryAmbiguous = options.retryAmbiguous ?? true
+    const apiKey = options.apiKey
+
+    const prepare = (request: LlmSchema.ChatCompletionRequest, stream: boolean, call: CallOptions) =>
+      Effect.gen(function*() {
+        const body = yield* decodeRequest(request).pipe(
+          Effect.mapError((error) =>
+            new LlmErrors.InvalidRequest({
+              service,
+              status: 0,
+              detail: `refused before sending: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+              type: "local_validation"
+            })
+          )
+        )
+        const requestId = call.requestId ?? (yield* hex32)
+        const chosen = body.model ?? model
+        yield* Effect.annotateCurrentSpan({
+          "llm.model": chosen,
+          "llm.stream": stream,
+          "bulwark.request_id": requestId,
+          ...(call.task === undefined ? {} : { "bulwark.task": call.task }),
+          ...(call.clientJobId === undefined ? {} : { "bulwark.client_job_id": call.clientJobId })
+        })
+        let http = HttpClientRequest.post(endpoint).pipe(
+          HttpClientRequest.setHeaders({
+            ...options.headers,
+            accept: stream ? "text/event-stream" : "application/json"
+          }),
+          HttpClientRequest.bodyUnsafeJson({ ...body, model: chosen, ...(stream ? { stream: true } : {}) })
+        )
+        if (apiKey !== undefined) http = HttpClientRequest.bearerToken(http, Redacted.value(apiKey))
+        const executeOptions: ResilientClient.RequestOptions = {
+          requestId,
+          ...(retryAmbiguous ? { idempotencyKey: requestId } : {}),
+          ...(call.timeout === undefined ? {} : { timeout: call.timeout })
+        }
+        return { http, executeOptions, chosen }
+      })
+
+    const create = Effect.fn("Llm.create")(
+      function*(request: LlmSchema.ChatCompletionRequest, call: CallOptions = {}) {
+        const { executeOptions, http } = yield* prepare(request, false, call)
+        const response = yield* json.execute(http, executeOptions)
+        return yield* decode.json(LlmSchema.ChatCompletion, origin)(response)
+      },
+      (effect) => Effect.annotateLogs(effect, { service })
+    )
+
+    const stream = (request: LlmSchema.ChatCompletionRequest, call: CallOptions = {}) =>
+      Stream.unwrap(
+        Effect.gen(function*() {
+          const { executeOptions, http } = yield* prepare(request, true, call)
+          const response = yield* streaming.execute(http, executeOptions)
+          return chunks(response, origin)
+        }).pipe(Effect.withSpan("Llm.stream"))
+      )
+
+    return {
+      service,
+      baseUrl,
+      model,
+      create,
+      stream,
+      rateLimits: SubscriptionRef.get(rateLimits),
+      rateLimitChanges: Stream.filterMap(rateLimits.changes, (limits) => limits),
+      policy
+    } satisfies Service
+  })
+
+/**
+ * The client as a layer.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<Llm, Errors.InvalidPolicy, HttpClient.HttpClient> =>
+  Layer.effect(Llm, make(options))
+
+/**
+ * The environment variables {@link layerConfig} reads, under `LLM_`.
+ *
+ * @since 0.1.0
+ * @category Config
+ */
+export const configKeys = {
+  apiKey: "API_KEY",
+  baseUrl: "BASE_URL",
+  model: "MODEL",
+  spacing: "MIN_REQUEST_INTERVAL",
+  ...config.policyKeys
+} as const
+
+const nonBlank = (name: string): Config.Config<string> =>
+  Config.mapOrFail(Config.string(name), (text) =>
+    text.trim() === ""
+      ? Either.left(ConfigError.InvalidData([], "Expected a non-blank value"))
+      : Either.right(text.trim()))
+
+const optional = <A>(value: Config.Config<A>): Config.Config<A | undefined> =>
+  Config.map(Config.option(value), Option.getOrUndefined)
+
+/**
+ * The options from the environment, under `LLM_`: `LLM_API_KEY` (a secret),
+ * `LLM_BASE_URL`, `LLM_MODEL`, `LLM_MIN_REQUEST_INTERVAL` (a duration or
+ * `off`) and the policy's `LLM_RETRY_MAX_ATTEMPTS`, `LLM_RETRY_BASE_DELAY`,
+ * `LLM_RETRY_MAX_DELAY`, `LLM_TIMEOUT`, `LLM_TOTAL_TIMEOUT`,
+ * `LLM_BREAKER_FAILURE_THRESHOLD`, `LLM_BREAKER_OPEN_DURATION`. A variable
+ * that is set wins over `overrides`, which win over {@link defaults}; a bad
+ * value is a `ConfigError` naming the variable. A built policy (or `false`)
+ * in `overrides` reads no policy variable.
+ *
+ * @since 0.1.0
+ * @category Config
+ */
+export const optionsConfig = (overrides: Options = {}): Config.Config<Options> => {
+  const fixedPolicy = overrides.policy === false || isPolicy(overrides.policy)
+  const basePolicy = fixedPolicy ? {} : { ...defaults.policy, ...(overrides.policy as config.PolicyOptions) }
+  return Config.nested(
+    Config.map(
+      Config.all({
+        apiKey: optional(Config.redacted(nonBlank(configKeys.apiKey))),
+        baseUrl: optional(config.url(configKeys.baseUrl)),
+        model: optional(nonBlank(configKeys.model)),
+        spacing: optional(config.durationOrOff(configKeys.spacing)),
+        policy: config.policy(basePolicy)
+      }),
+      (env): Options => ({
+        ...overrides,
+        ...(env.apiKey === undefined ? {} : { apiKey: env.apiKey }),
+        ...(env.baseUrl === undefined ? {} : { baseUrl: env.baseUrl }),
+        ...(env.model === undefined ? {} : { model: env.model.trim() }),
+        policy: fixedPolicy ? overrides.policy : {
+          ...env.policy,
+          ...(env.spacing === undefined
+            ? {}
+            : { rateLimiter: env.spacing === false ? false : { spacing: env.spacing } })
+        }
+      })
+    ),
+    "LLM"
+  )
+}
+
+/**
+ * The client as a layer configured by the environment ({@link optionsConfig}).
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerConfig = (
+  overrides: Options = {}
+): Layer.Layer<Llm, ConfigError.ConfigError | Errors.InvalidPolicy, HttpClient.HttpClient> =>
+  Layer.effect(Llm, Effect.flatMap(optionsConfig(overrides), make))

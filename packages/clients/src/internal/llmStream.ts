@@ -1,0 +1,89 @@
+import * as Errors from "@bulwark/core/Errors"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { MalformedResponse } from "../ClientErrors.js"
+import * as LlmErrors from "../LlmErrors.js"
+import * as LlmSchema from "../LlmSchema.js"
+import * as decode from "./decode.js"
+import { said } from "./llmClassify.js"
+import * as Sse from "./llmSse.js"
+
+const done = "[DONE]"
+
+/**
+ * The decoded chunks of a streamed completion, until `data: [DONE]`. An error
+ * event (`event: error`, or a payload with an `error` key) is
+ * {@link LlmErrors.StreamFailed}; a body that is not an event stream, a chunk
+ * that is not one and a stream that ends without `[DONE]` (cut off) are
+ * `MalformedResponse`; a connection lost mid-stream is `ConnectionFailed`.
+ */
+export const chunks = (
+  response: HttpClientResponse.HttpClientResponse,
+  origin: decode.Origin
+): Stream.Stream<
+  LlmSchema.ChatCompletionChunk,
+  MalformedResponse | LlmErrors.StreamFailed | Errors.ConnectionFailed
+> => {
+  const { status } = response
+  const where = { ...origin, status }
+  const requestId = response.headers["x-request-id"]
+  const contentType = response.headers["content-type"] ?? ""
+  if (!/^text\/event-stream\b/i.test(contentType)) {
+    return Stream.fromEffect(
+      Effect.flatMap(
+        Effect.orElseSucceed(response.text, () => ""),
+        (text) =>
+          new MalformedResponse({
+            ...where,
+            reason: `expected text/event-stream, got ${contentType === "" ? "no content type" : contentType}`,
+            excerpt: decode.excerpt(text)
+          })
+      )
+    )
+  }
+  const chunk = decode.value(LlmSchema.ChatCompletionChunk, where)
+  const parse = decode.text(LlmSchema.ChatCompletionChunk, where)
+  const failed = (data: string) =>
+    new LlmErrors.StreamFailed({
+      service: origin.service,
+      status,
+      ...said(data),
+      ...(requestId === undefined ? {} : { requestId })
+    })
+  const event = (
+    sse: Sse.Event
+  ): Effect.Effect<LlmSchema.ChatCompletionChunk, MalformedResponse | LlmErrors.StreamFailed> => {
+    if (sse.event === "error") return Effect.fail(failed(sse.data))
+    let json: unknown
+    try {
+      json = JSON.parse(sse.data)
+    } catch {
+      return parse(sse.data)
+    }
+    if (typeof json === "object" && json !== null && "error" in json) return Effect.fail(failed(sse.data))
+    return chunk(json, sse.data)
+  }
+  return Stream.suspend(() => {
+    let finished = false
+    return Sse.events(
+      Stream.mapError(response.stream, (error) =>
+        new Errors.ConnectionFailed({
+          service: origin.service,
+          status,
+          detail: `the stream was cut: ${error.message}`
+        }))
+    ).pipe(
+      Stream.takeWhile((sse) => {
+        if (sse.data === done) finished = true
+        return !finished
+      }),
+      Stream.mapEffect(event),
+      Stream.concat(Stream.suspend(() =>
+        finished ? Stream.empty : Stream.fail(
+          new MalformedResponse({ ...where, reason: "the stream ended without data: [DONE]", excerpt: "" })
+        )
+      ))
+    )
+  })
+}

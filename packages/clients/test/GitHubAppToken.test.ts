@@ -1,0 +1,240 @@
+import * as GitHubEmulator from "@bulwark/emulators/GitHubEmulator"
+import { FetchHttpClient } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, TestClock } from "effect"
+import * as crypto from "node:crypto"
+import * as GitHubAppToken from "../src/GitHubAppToken.js"
+import { claims } from "../src/internal/githubJwt.js"
+
+const app = (() => {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
+  return {
+    publicKey: publicKey.export({ type: "spki", format: "pem" }).toString(),
+    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+  }
+})()
+
+const fast = {
+  retry: { maxAttempts: 3, base: "1 millis", maxDelay: "5 millis", jitter: "none", retryAfter: "floor" },
+  attemptTimeout: "1 second",
+  totalTimeout: "5 seconds",
+  circuitBreaker: false
+} as const
+
+const provider = (emulator: { readonly url: string }, options: Partial<GitHubAppToken.Options> = {}) =>
+  GitHubAppToken.make({
+    appId: 42,
+    privateKey: Redacted.make(app.privateKey),
+    installationId: 1,
+    apiUrl: emulator.url,
+    policy: fast,
+    ...options
+  })
+
+describe("GitHubAppToken against the GitHub emulator", () => {
+  // TestClock drives both the cache and the emulator's token expiry: they share the test's Clock.
+  it.scoped("mints once, serves from the cache, refreshes before expires_at", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey })
+      const tokens = yield* provider(emulator)
+      const first = yield* tokens.get
+      expect(Redacted.value(first.token)).toMatch(/^ghs_/)
+      expect(first.expiresAt).toBe(Duration.toMillis("1 hour"))
+      expect(first.refreshAt).toBe(Duration.toMillis("55 minutes"))
+      yield* TestClock.adjust("54 minutes")
+      expect(Redacted.value((yield* tokens.get).token)).toBe(Redacted.value(first.token))
+      expect((yield* emulator.stats).responses).toEqual({ 201: 1 })
+      yield* TestClock.adjust("1 minute")
+      const second = yield* tokens.get
+      expect(Redacted.value(second.token)).not.toBe(Redacted.value(first.token))
+      expect(second.expiresAt).toBe(Duration.toMillis("115 minutes"))
+      expect((yield* emulator.stats).responses).toEqual({ 201: 2 })
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+
+  it.scoped("a short-lived token is replaced at half its life", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, tokenLifetime: "2 minutes" })
+      const tokens = yield* provider(emulator)
+      expect((yield* tokens.get).refreshAt).toBe(Duration.toMillis("1 minute"))
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+
+  it.live("20 concurrent callers cause one token request", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, serviceTime: "50ms" })
+      const tokens = yield* provider(emulator)
+      const all = yield* Effect.all(Array.from({ length: 20 }, () => tokens.token), { concurrency: "unbounded" })
+      expect(new Set(all.map(Redacted.value)).size).toBe(1)
+      const stats = yield* emulator.stats
+      expect(stats.requests).toBe(1)
+      expect(stats.responses).toEqual({ 201: 1 })
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
+  it.live("a refused JWT is AuthenticationFailed with GitHub's reason, not retried", () =>
+    Effect.gen(function*() {
+      const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey
+        .export({ type: "spki", format: "pem" }).toString()
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: other })
+      const tokens = yield* provider(emulator)
+      const error = yield* Effect.flip(tokens.get)
+      expect(error).toMatchObject({
+        _tag: "AuthenticationFailed",
+        status: 401,
+        credential: "app-jwt",
+        reason: "A JSON web token could not be decoded"
+      })
+      expect((yield* emulator.stats).requests).toBe(1)
+      // a failure is not cached: the next caller tries again
+      yield* Effect.flip(tokens.get)
+      expect((yield* emulator.stats).requests).toBe(2)
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
+  it.live("a wrong app id is refused as Integration not found", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey })
+      const tokens = yield* provider(emulator, { appId: 7 })
+      expect(yield* Effect.flip(tokens.get)).toMatchObject({
+        _tag: "AuthenticationFailed",
+        reason: "Integration not found"
+      })
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
+  it.live("503 then healthy: the exchange is retried after the server's retry-after", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({
+        appId: 42,
+        publicKey: app.publicKey,
+        faults: "status=503@0ms-300ms"
+      })
+      const tokens = yield* provider(emulator)
+      yield* tokens.get
+      expect((yield* emulator.stats).responses).toEqual({ 201: 1, 503: 1 })
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
+  it.live("500s and resets are retried (minting twice is harmless) until the attempts run out", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, faults: "status=500" })
+      const tokens = yield* provider(emulator)
+      const error = yield* Effect.flip(tokens.get)
+      expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 3, lastError: { _tag: "ServerError" } })
+      const reset = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, faults: "reset" })
+      const again = yield* Effect.flip((yield* provider(reset)).get)
+      expect(again).toMatchObject({ _tag: "RetriesExhausted", attempts: 3, lastError: { _tag: "ConnectionFailed" } })
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
+  it.live("a malformed answer is MalformedResponse whose excerpt hides the token", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, faults: "truncated-json" })
+      const error = yield* Effect.flip((yield* provider(emulator)).get)
+      expect(error).toMatchObject({
+        _tag: "MalformedResponse",
+        service: "github-app-token",
+        endpoint: "POST /app/installations/{installation_id}/access_tokens",
+        status: 201
+      })
+      expect(JSON.stringify(error)).not.toMatch(/ghs_/)
+      expect((error as { excerpt: string }).excerpt).toContain("<redacted>")
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
+  it("the JWT's claims: iat 60 s in the past, exp ten minutes after it", () => {
+    expect(claims("42", 1_000_000_500)).toEqual({ iat: 999_940, exp: 1_000_540, iss: 42 })
+    expect(claims("Iv1.abc", 0).iss).toBe("Iv1.abc")
+  })
+
+  it.effect("invalid options fail with InvalidPolicy naming the option, never quoting the key", () =>
+    Effect.gen(function*() {
+      const base = { appId: 42, privateKey: Redacted.make(app.privateKey), installationId: 1 }
+      const cases: Array<[Partial<GitHubAppToken.Options>, string]> = [
+        [{ appId: "forty-two" }, "appId"],
+        [{ installationId: 0 }, "installationId"],
+        [
+          { privateKey: Redacted.make("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----") },
+          "privateKey"
+        ],
+        [{ apiUrl: "ftp://example" }, "apiUrl"],
+        [{ refreshBefore: "soon" as Duration.DurationInput }, "refreshBefore"]
+      ]
+      for (const [options, field] of cases) {
+        const exit = yield* Effect.exit(GitHubAppToken.make({ ...base, ...options }).pipe(Effect.scoped))
+        expect(exit).toMatchObject({ _tag: "Failure", cause: { error: { _tag: "InvalidPolicy", field } } })
+        expect(JSON.stringify(exit)).not.toContain("not a key")
+      }
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+})
+
+describe("GitHubAppToken.layerConfig", () => {
+  const valid = {
+    GITHUB_APP_ID: "42",
+    GITHUB_PRIVATE_KEY: app.privateKey,
+    GITHUB_INSTALLATION_ID: "7",
+    GITHUB_API_URL: "http://127.0.0.1:9/api/v3/",
+    GITHUB_APP_TOKEN_REFRESH_BEFORE: "2 minutes",
+    GITHUB_APP_TOKEN_RETRY_MAX_ATTEMPTS: "4",
+    GITHUB_APP_TOKEN_RETRY_BASE_DELAY: "10 millis",
+    GITHUB_APP_TOKEN_RETRY_MAX_DELAY: "1 second",
+    GITHUB_APP_TOKEN_TIMEOUT: "2 seconds",
+    GITHUB_APP_TOKEN_TOTAL_TIMEOUT: "20 seconds",
+    GITHUB_APP_TOKEN_BREAKER_FAILURE_THRESHOLD: "3",
+    GITHUB_APP_TOKEN_BREAKER_OPEN_DURATION: "5 seconds"
+  }
+  const read = (env: Record<string, string>) =>
+    GitHubAppToken.optionsConfig().pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
+    )
+
+  it.effect("every variable read when valid", () =>
+    Effect.gen(function*() {
+      const options = yield* read(valid)
+      expect(options).toMatchObject({
+        appId: "42",
+        installationId: 7,
+        apiUrl: "http://127.0.0.1:9/api/v3",
+        refreshBefore: Duration.minutes(2),
+        policy: {
+          retry: { maxAttempts: 4, base: Duration.millis(10), maxDelay: Duration.seconds(1) },
+          attemptTimeout: Duration.seconds(2),
+          totalTimeout: Duration.seconds(20),
+          circuitBreaker: { openDuration: Duration.seconds(5) }
+        }
+      })
+      expect(Redacted.value(options.privateKey)).toBe(app.privateKey)
+      // the layer builds from them
+      const built = yield* Effect.exit(
+        Layer.build(GitHubAppToken.layerConfig()).pipe(
+          Effect.scoped,
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(valid)), { pathDelim: "_" }))
+        )
+      )
+      expect(Exit.isSuccess(built)).toBe(true)
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+
+  const invalidValues: Record<string, string> = {
+    GITHUB_APP_ID: "app",
+    GITHUB_PRIVATE_KEY: "-----BEGIN RSA PRIVATE KEY-----\nsecretjunk\n-----END RSA PRIVATE KEY-----",
+    GITHUB_INSTALLATION_ID: "0",
+    GITHUB_API_URL: "not a url",
+    GITHUB_APP_TOKEN_REFRESH_BEFORE: "-5 seconds",
+    GITHUB_APP_TOKEN_RETRY_MAX_ATTEMPTS: "zero",
+    GITHUB_APP_TOKEN_RETRY_BASE_DELAY: "fast",
+    GITHUB_APP_TOKEN_RETRY_MAX_DELAY: "1 fortnight",
+    GITHUB_APP_TOKEN_TIMEOUT: "never",
+    GITHUB_APP_TOKEN_TOTAL_TIMEOUT: "-1 seconds",
+    GITHUB_APP_TOKEN_BREAKER_FAILURE_THRESHOLD: "0",
+    GITHUB_APP_TOKEN_BREAKER_OPEN_DURATION: "later"
+  }
+  for (const [name, value] of Object.entries(invalidValues)) {
+    it.effect(`an invalid ${name} is a ConfigError naming it`, () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(read({ ...valid, [name]: value }))
+        expect(String(error).replaceAll(".", "_")).toContain(name)
+        expect(String(error)).not.toContain("secretjunk")
+      }))
+  }
+
+  it.effect("the three identity variables are required", () =>
+    Effect.gen(function*() {
+      for (const name of ["GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_INSTALLATION_ID"]) {
+        const { [name]: _, ...rest } = valid as Record<string, string>
+        expect(String(yield* Effect.flip(read(rest))).replaceAll(".", "_")).toContain(name)
+      }
+    }))
+})

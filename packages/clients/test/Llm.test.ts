@@ -1,0 +1,318 @@
+import * as OllamaEmulator from "@bulwark/emulators/OllamaEmulator"
+import * as OpenAiEmulator from "@bulwark/emulators/OpenAiEmulator"
+import { FetchHttpClient, HttpClient } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Clock, Effect, Logger, Option, Redacted, Stream } from "effect"
+import * as Llm from "../src/Llm.js"
+
+const hello = { messages: [{ role: "user", content: "Say hello" }] } as const
+
+/** Real sockets and real sleeps: tiny backoff and spacing, so only server hints make a test wait. */
+const fast = {
+  retry: { maxAttempts: 4, base: "1 millis", maxDelay: "5 millis", jitter: "none", retryAfter: "floor" },
+  rateLimiter: { spacing: "1 millis" },
+  attemptTimeout: "1 second",
+  totalTimeout: "5 seconds",
+  circuitBreaker: false
+} as const
+
+const client = (emulator: { readonly url: string }, options: Llm.Options = {}) =>
+  Llm.make({ baseUrl: `${emulator.url}/v1`, apiKey: Redacted.make("sk-test"), policy: fast, ...options })
+
+const timed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeMillis
+    const result = yield* Effect.either(self)
+    return { result, elapsed: (yield* Clock.currentTimeMillis) - start }
+  })
+
+const live = <A, E>(name: string, self: () => Effect.Effect<A, E, any>) =>
+  it.live(name, () => self().pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)) as Effect.Effect<A, E>)
+
+describe("Llm against the OpenAI emulator", () => {
+  live(
+    "no faults: a JSON completion decodes, the request is right, the budget is reported",
+    () =>
+      Effect.gen(function*() {
+        const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-test", seed: 3 })
+        const llm = yield* client(emulator, { model: "gpt-4o" })
+        expect(yield* llm.rateLimits).toEqual(Option.none())
+        const completion = yield* llm.create(hello)
+        expect(completion.object).toBe("chat.completion")
+        expect(completion.model).toBe("gpt-4o")
+        expect(completion.choices[0]!.message.content).toMatch(/\w+/)
+        expect(completion.choices[0]!.finish_reason).toBe("stop")
+        expect(completion.usage!.total_tokens).toBeGreaterThan(0)
+        expect(yield* emulator.requests).toMatchObject([{ status: 200, model: "gpt-4o", stream: false }])
+        const limits = Option.getOrThrow(yield* llm.rateLimits)
+        expect(limits.requests).toMatchObject({ limit: 500, remaining: 499 })
+        expect(limits.tokens!.limit).toBe(200_000)
+        expect(limits.tokens!.remaining).toBeLessThan(200_000)
+        expect(limits.requests!.resetAt).toBeGreaterThanOrEqual(limits.observedAt)
+      })
+  )
+
+  live(
+    "no faults: a stream decodes role, content and finish chunks, then ends at [DONE]",
+    () =>
+      Effect.gen(function*() {
+        const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-test", seed: 3 })
+        const llm = yield* client(emulator)
+        const chunks = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(llm.stream({ ...hello, stream_options: { include_usage: true } }))
+        )
+        expect(chunks[0]!.choices[0]!.delta.role).toBe("assistant")
+        const text = chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.delta.content ?? "")).join("")
+        const json = yield* llm.create(hello)
+        expect(text).toBe(json.choices[0]!.message.content)
+        expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe("stop")
+        expect(chunks.at(-1)!.choices).toEqual([])
+        expect(chunks.at(-1)!.usage!.completion_tokens).toBeGreaterThan(0)
+        expect((yield* emulator.requests).map((seen) => seen.stream)).toEqual([true, false])
+      })
+  )
+
+  live("a requests 429 waits the retry-after-ms, then succeeds", () =>
+    Effect.gen(function*() {
+      const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "150 millis" })
+      const llm = yield* client(emulator)
+      yield* llm.create(hello)
+      const { elapsed, result } = yield* timed(llm.create(hello))
+      expect(result._tag).toBe("Right")
+      // three 1 ms retries would have failed in a few ms without the hint
+      expect(elapsed).toBeGreaterThanOrEqual(100)
+      expect((yield* emulator.stats).responses).toEqual({ 200: 2, 429: 1 })
+    }))
+
+  live(
+    "a tokens 429 with tokens left and no retry-after: the body's wait (≤ the bucket reset) is honoured",
+    () =>
+      Effect.gen(function*() {
+        const emulator = yield* OpenAiEmulator.make({ tokensPerMinute: 40, window: "1 second", retryHints: "none" })
+        const llm = yield* client(emulator)
+        const small = { ...hello, max_completion_tokens: 12 }
+        yield* llm.create(small)
+        const left = Option.getOrThrow(yield* llm.rateLimits).tokens!.remaining!
+        expect(left).toBeGreaterThan(0)
+        const { elapsed, result } = yield* timed(llm.create(small))
+        expect(result._tag).toBe("Right")
+        expect(elapsed).toBeGreaterThanOrEqual(15)
+        expect((yield* emulator.stats).responses).toEqual({ 200: 2, 429: 1 })
+      })
+  )
+
+  live("insufficient_quota and Request too large fail at once, typed, after one request", () =>
+    Effect.gen(function*() {
+      const broke = yield* OpenAiEmulator.make({ quota: 0 })
+      const error = yield* Effect.flip((yield* client(broke)).create(hello))
+      expect(error).toMatchObject({ _tag: "QuotaExceeded", status: 429, code: "insufficient_quota", service: "llm" })
+      expect(error.message).toContain("quota exceeded")
+      expect((yield* broke.stats).requests).toBe(1)
+
+      const tiny = yield* OpenAiEmulator.make({ tokensPerMinute: 5 })
+      expect(yield* Effect.flip((yield* client(tiny)).create(hello))).toMatchObject({
+        _tag: "RequestTooLarge",
+        status: 429
+      })
+      expect((yield* tiny.stats).requests).toBe(1)
+    }))
+
+  live(
+    "400, 401 and 404 are typed refusals, not retried; bad input never leaves the process",
+    () =>
+      Effect.gen(function*() {
+        const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-test" })
+        const llm = yield* client(emulator)
+        const long = yield* Effect.flip(llm.create({ messages: [{ role: "user", content: "word ".repeat(120_000) }] }))
+        expect(long).toMatchObject({ _tag: "InvalidRequest", status: 400, code: "context_length_exceeded" })
+        const wrongKey = yield* client(emulator, { apiKey: Redacted.make("sk-wrong-wrong-wrong") })
+        expect(yield* Effect.flip(wrongKey.create(hello))).toMatchObject({
+          _tag: "AuthenticationFailed",
+          status: 401,
+          code: "invalid_api_key"
+        })
+        const missing = yield* Effect.flip(llm.create({ ...hello, model: "gpt-0" }))
+        expect(missing).toMatchObject({ _tag: "NotFound", status: 404, code: "model_not_found" })
+        expect((missing as { requestId?: string }).requestId).toMatch(/^req_/)
+        expect((yield* emulator.stats).requests).toBe(3)
+
+        const local = yield* Effect.flip(llm.create({ ...hello, temperature: 9 }))
+        expect(local).toMatchObject({ _tag: "InvalidRequest", status: 0, type: "local_validation" })
+        expect(local.message).toContain("temperature")
+        expect((yield* emulator.stats).requests).toBe(3)
+      })
+  )
+
+  live("a 503 window: retried after the window's retry-after-ms, then succeeds", () =>
+    Effect.gen(function*() {
+      const emulator = yield* OpenAiEmulator.make({ faults: "status=503@0ms-120ms" })
+      const llm = yield* client(emulator)
+      const { elapsed, result } = yield* timed(llm.create(hello))
+      expect(result._tag).toBe("Right")
+      expect(elapsed).toBeGreaterThanOrEqual(90)
+      const stats = yield* emulator.stats
+      expect(stats.responses[200]).toBe(1)
+      expect(stats.faults["status-503"]).toBeGreaterThanOrEqual(1)
+      expect(stats.requests).toBe(stats.faults["status-503"]! + 1)
+    }))
+
+  live("a 503 that outlasts the attempts: RetriesExhausted with the last Unavailable", () =>
+    Effect.gen(function*() {
+      const emulator = yield* OpenAiEmulator.make({ faults: "status=503" })
+      const error = yield* Effect.flip((yield* client(emulator)).create(hello))
+      expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 4, lastError: { _tag: "Unavailable" } })
+      expect((yield* emulator.stats).requests).toBe(4)
+    }))
+
+  live(
+    "a reset is retried (a completion is safe to repeat); with retryAmbiguous: false it is not",
+    () =>
+      Effect.gen(function*() {
+        const emulator = yield* OpenAiEmulator.make({ faults: "reset@0ms-60ms" })
+        const llm = yield* client(emulator, {
+          policy: { ...fast, retry: { ...fast.retry, base: "30 millis", maxDelay: "30 millis" } }
+        })
+        expect((yield* llm.create(hello)).object).toBe("chat.completion")
+        expect((yield* emulator.stats).faults.reset).toBeGreaterThanOrEqual(1)
+
+        const always = yield* OpenAiEmulator.make({ faults: "reset" })
+        const strict = yield* client(always, { retryAmbiguous: false })
+        expect(yield* Effect.flip(strict.create(hello))).toMatchObject({ _tag: "ConnectionFailed" })
+        expect((yield* always.stats).requests).toBe(1)
+      })
+  )
+
+  live(
+    "latency beyond the attempt timeout: each attempt times out, then the retry succeeds",
+    () =>
+      Effect.gen(function*() {
+        const emulator = yield* OpenAiEmulator.make({ faults: "latency=300ms@0ms-150ms" })
+        const llm = yield* client(emulator, { policy: { ...fast, attemptTimeout: "100 millis" } })
+        expect((yield* llm.create(hello)).object).toBe("chat.completion")
+        expect((yield* emulator.stats).faults.latency).toBeGreaterThanOrEqual(1)
+
+        const slow = yield* OpenAiEmulator.make({ faults: "latency=300ms" })
+        const patient = yield* client(slow, { policy: { ...fast, retry: { ...fast.retry, maxAttempts: 2 } } })
+        // the per-call timeout replaces the policy's 1 s
+        const error = yield* Effect.flip(patient.create(hello, { timeout: "50 millis" }))
+        expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 2, lastError: { _tag: "AttemptTimedOut" } })
+      })
+  )
+
+  live("a slow body counts against the attempt timeout of a JSON call", () =>
+    Effect.gen(function*() {
+      const emulator = yield* OpenAiEmulator.make({ faults: "slow-body=400ms" })
+      const llm = yield* client(emulator, {
+        policy: { ...fast, retry: { ...fast.retry, maxAttempts: 2 }, attemptTimeout: "100 millis" }
+      })
+      const error = yield* Effect.flip(llm.create(hello))
+      expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 2, lastError: { _tag: "AttemptTimedOut" } })
+    }))
+
+  live(
+    "wrong-content-type and truncated-json are MalformedResponse, for JSON and streams",
+    () =>
+      Effect.gen(function*() {
+        const html = yield* OpenAiEmulator.make({ faults: "wrong-content-type" })
+        const llm = yield* client(html)
+        const json = yield* Effect.flip(llm.create(hello))
+        expect(json).toMatchObject({ _tag: "MalformedResponse", service: "llm", endpoint: "POST /chat/completions" })
+        expect((json as { excerpt: string }).excerpt).toContain("Bad Gateway")
+        const stream = yield* Effect.flip(Stream.runDrain(llm.stream(hello)))
+        expect(stream).toMatchObject({
+          _tag: "MalformedResponse",
+          reason: expect.stringContaining("text/event-stream")
+        })
+        expect((yield* html.stats).requests).toBe(2)
+
+        const cut = yield* OpenAiEmulator.make({ faults: "truncated-json" })
+        const truncated = yield* client(cut)
+        expect(yield* Effect.flip(truncated.create(hello))).toMatchObject({
+          _tag: "MalformedResponse",
+          status: 200,
+          reason: expect.stringContaining("not JSON")
+        })
+        expect(yield* Effect.flip(Stream.runDrain(truncated.stream(hello)))).toMatchObject({
+          _tag: "MalformedResponse",
+          reason: "the stream ended without data: [DONE]"
+        })
+        expect((yield* cut.stats).requests).toBe(2)
+      })
+  )
+
+  live("an error event mid-stream is StreamFailed, after the chunks before it", () =>
+    Effect.gen(function*() {
+      const emulator = yield* OpenAiEmulator.make({ midStreamError: 1 })
+      const llm = yield* client(emulator)
+      const seen: Array<string> = []
+      const error = yield* Effect.flip(
+        Stream.runForEach(llm.stream(hello), (chunk) => Effect.sync(() => seen.push(chunk.id)))
+      )
+      expect(error).toMatchObject({ _tag: "StreamFailed", service: "llm", status: 200 })
+      expect(seen.length).toBeGreaterThan(0)
+      expect((yield* emulator.stats).requests).toBe(1)
+    }))
+
+  live("the default spacing: at least 100 ms between the starts of two requests", () =>
+    Effect.gen(function*() {
+      const emulator = yield* OpenAiEmulator.make({})
+      const sent: Array<number> = []
+      const llm = yield* Llm.make({
+        baseUrl: `${emulator.url}/v1`,
+        policy: { retry: fast.retry },
+        transformClient: HttpClient.tapRequest(() =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => sent.push(now)))
+        )
+      })
+      yield* Effect.all(Array.from({ length: 4 }, () => llm.create(hello)), { concurrency: "unbounded" })
+      expect(sent).toHaveLength(4)
+      // the limiter spaces admissions exactly; the send times seen here carry a few ms of scheduling noise
+      const gaps = sent.slice(1).map((at, i) => at - sent[i]!)
+      for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(75)
+      expect(sent[3]! - sent[0]!).toBeGreaterThanOrEqual(290)
+      expect((yield* emulator.stats).maxConcurrency).toBe(1)
+    }))
+
+  live("the API key is in no log line and no error", () =>
+    Effect.gen(function*() {
+      const secret = "sk-live-0123456789abcdef-SECRET"
+      const lines: Array<string> = []
+      const capture = Logger.make(({ annotations, message }) => {
+        lines.push(JSON.stringify({ message, annotations: [...annotations] }))
+      })
+      const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-other", faults: "status=503@0ms-40ms" })
+      const llm = yield* client(emulator, { apiKey: Redacted.make(secret) })
+      const error = yield* Effect.flip(llm.create(hello)).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+      )
+      expect(error._tag).toBe("AuthenticationFailed")
+      expect(lines.some((line) => line.includes("503") || line.includes("Unavailable"))).toBe(true)
+      for (const line of lines) expect(line).not.toContain(secret)
+      expect(error.message).not.toContain(secret)
+      expect(JSON.stringify(error)).not.toContain(secret)
+      expect(String(error)).not.toContain(secret)
+    }))
+})
+
+describe("Llm against Ollama's /v1", () => {
+  live(
+    "a JSON completion decodes; no rate-limit headers, so no budget; a stream is refused, typed",
+    () =>
+      Effect.gen(function*() {
+        const ollama = yield* OllamaEmulator.make({})
+        const llm = yield* Llm.make({ baseUrl: `${ollama.url}/v1`, model: "llama3.2:3b", policy: fast })
+        const completion = yield* llm.create(hello)
+        expect(completion).toMatchObject({ object: "chat.completion", model: "llama3.2:3b" })
+        expect(completion.choices[0]!.message.content).toMatch(/\w/)
+        expect(yield* llm.rateLimits).toEqual(Option.none())
+        expect(yield* Effect.flip(llm.create({ ...hello, model: "llama9" }))).toMatchObject({
+          _tag: "NotFound",
+          status: 404
+        })
+        expect(yield* Effect.flip(Stream.runDrain(llm.stream(hello)))).toMatchObject({
+          _tag: "InvalidRequest",
+          status: 400
+        })
+      })
+  )
+})
