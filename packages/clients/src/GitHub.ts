@@ -24,10 +24,10 @@
  *
  * @since 0.1.0
  */
-import * as Errors from "@bulwark/core/Errors"
+import type * as Errors from "@bulwark/core/Errors"
 import * as Policy from "@bulwark/core/Policy"
-import * as ResilientClient from "@bulwark/http/ResilientClient"
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as ResilientClient from "@bulwark/http/ResilientClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -36,15 +36,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { MalformedResponse } from "./ClientErrors.js"
+import type { InvalidInput, MalformedResponse } from "./ClientErrors.js"
 import * as GitHubAppToken from "./GitHubAppToken.js"
 import * as GitHubEndpoint from "./GitHubEndpoint.js"
-import type * as GitHubErrors from "./GitHubErrors.js"
 import type * as GitHubSchema from "./GitHubSchema.js"
 import * as config from "./internal/config.js"
 import * as githubHttp from "./internal/githubHttp.js"
+import * as Options_ from "./internal/options.js"
 
 /**
  * @since 0.1.0
@@ -64,7 +63,7 @@ export class GitHub extends Context.Tag("@bulwark/clients/GitHub")<GitHub, Servi
 export type Failure =
   | ResilientClient.Failure<githubHttp.Classified>
   | MalformedResponse
-  | GitHubErrors.InvalidRequest
+  | InvalidInput
   | GitHubAppToken.Failure
 
 /**
@@ -169,11 +168,7 @@ export const defaults = {
   } satisfies config.PolicyOptions
 } as const
 
-const invalid = (field: string, value: unknown, expected: string) =>
-  new Errors.InvalidPolicy({ policy: "github", field, value: String(value), expected })
-
-const isPolicy = (policy: Options["policy"]): policy is Policy.Policy =>
-  typeof policy === "object" && typeof (policy as Policy.Policy).protect === "function"
+const invalid = Options_.invalid("github")
 
 const isUnauthorized = (error: unknown): boolean =>
   typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "AuthenticationFailed"
@@ -191,30 +186,13 @@ export const make = (
   Effect.gen(function*() {
     const service = options.service ?? defaults.service
     if (typeof service !== "string" || service === "") return yield* invalid("service", service, "a non-empty string")
-    const rawUrl = options.apiUrl ?? defaults.apiUrl
-    const parsed = URL.canParse(rawUrl) ? new URL(rawUrl) : undefined
-    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-      return yield* invalid("apiUrl", rawUrl, "an http(s) URL")
-    }
-    const apiUrl = parsed.href.replace(/\/+$/, "")
-    const userAgent = options.userAgent ?? defaults.userAgent
-    if (typeof userAgent !== "string" || userAgent.trim() === "") {
-      return yield* invalid("userAgent", userAgent, "a non-empty string")
-    }
-    const secondaryInput = options.secondaryRateLimitWait ?? defaults.secondaryRateLimitWait
-    const secondaryWait = Duration.decodeUnknown(secondaryInput)
-    if (Option.isNone(secondaryWait) || !Duration.isFinite(secondaryWait.value)) {
-      return yield* invalid("secondaryRateLimitWait", secondaryInput, "a finite duration")
-    }
-    const policy = isPolicy(options.policy)
-      ? options.policy
-      : yield* Policy.make({ ...(options.policy === false ? {} : { ...defaults.policy, ...options.policy }), service })
-    const transport = (options.transformClient ?? ((client) => client))(yield* HttpClient.HttpClient)
-    const client = yield* ResilientClient.make({
+    const { apiUrl, client, policy, userAgent } = yield* githubHttp.setup(
+      invalid,
       service,
-      policy,
-      classify: { classify: githubHttp.classify(service, "installation-token", secondaryWait.value) }
-    }).pipe(Effect.provideService(HttpClient.HttpClient, transport))
+      defaults,
+      options,
+      "installation-token"
+    )
     const tokens = yield* GitHubAppToken.GitHubAppToken
 
     const request = <P, B, A>(
@@ -296,9 +274,6 @@ export const configKeys = {
   ...config.policyKeys
 } as const
 
-const optional = <A>(value: Config.Config<A>): Config.Config<A | undefined> =>
-  Config.map(Config.option(value), Option.getOrUndefined)
-
 /**
  * The options from the environment: `GITHUB_API_URL`, `GITHUB_USER_AGENT`
  * and the policy's `GITHUB_RETRY_MAX_ATTEMPTS`, `GITHUB_RETRY_BASE_DELAY`,
@@ -310,13 +285,12 @@ const optional = <A>(value: Config.Config<A>): Config.Config<A | undefined> =>
  * @category Config
  */
 export const optionsConfig = (overrides: Options = {}): Config.Config<Options> => {
-  const fixedPolicy = overrides.policy === false || isPolicy(overrides.policy)
-  const basePolicy = fixedPolicy ? {} : { ...defaults.policy, ...(overrides.policy as config.PolicyOptions) }
+  const basePolicy = Options_.configBase(defaults.policy, overrides.policy)
   return Config.nested(
     Config.map(
       Config.all({
-        apiUrl: optional(config.url(configKeys.apiUrl)),
-        userAgent: optional(
+        apiUrl: config.optional(config.url(configKeys.apiUrl)),
+        userAgent: config.optional(
           Config.mapOrFail(Config.string(configKeys.userAgent), (text) =>
             text.trim() === "" || /[\r\n]/.test(text)
               ? Either.left(
@@ -324,7 +298,7 @@ export const optionsConfig = (overrides: Options = {}): Config.Config<Options> =
               )
               : Either.right(text.trim()))
         ),
-        policy: fixedPolicy ? Config.succeed(undefined) : config.policy(basePolicy)
+        policy: basePolicy === undefined ? Config.succeed(undefined) : config.policy(basePolicy)
       }),
       (env): Options => {
         const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined))

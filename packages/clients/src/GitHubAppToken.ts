@@ -14,34 +14,30 @@
  *
  * @since 0.1.0
  */
-import * as Errors from "@bulwark/core/Errors"
+import type * as Errors from "@bulwark/core/Errors"
 import * as Policy from "@bulwark/core/Policy"
-import * as ResilientClient from "@bulwark/http/ResilientClient"
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as ResilientClient from "@bulwark/http/ResilientClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import type { MalformedResponse } from "./ClientErrors.js"
+import type { InvalidInput, MalformedResponse } from "./ClientErrors.js"
 import * as GitHubEndpoint from "./GitHubEndpoint.js"
-import type * as GitHubErrors from "./GitHubErrors.js"
 import type * as GitHubSchema from "./GitHubSchema.js"
 import * as config from "./internal/config.js"
 import * as githubHttp from "./internal/githubHttp.js"
 import * as Jwt from "./internal/githubJwt.js"
+import * as TokenCache from "./internal/githubTokenCache.js"
+import * as Options_ from "./internal/options.js"
 
 /**
  * @since 0.1.0
@@ -58,7 +54,7 @@ export class GitHubAppToken extends Context.Tag("@bulwark/clients/GitHubAppToken
 export type Failure =
   | ResilientClient.Failure<githubHttp.Classified>
   | MalformedResponse
-  | GitHubErrors.InvalidRequest
+  | InvalidInput
 
 /**
  * A token from the cache, with the moments that matter.
@@ -159,35 +155,7 @@ export const defaults = {
   } satisfies config.PolicyOptions
 } as const
 
-const invalid = (field: string, value: unknown, expected: string) =>
-  new Errors.InvalidPolicy({ policy: "github-app-token", field, value: String(value), expected })
-
-const isPolicy = (policy: Options["policy"]): policy is Policy.Policy =>
-  typeof policy === "object" && typeof (policy as Policy.Policy).protect === "function"
-
-const checkUrl = (raw: string) => {
-  const parsed = URL.canParse(raw) ? new URL(raw) : undefined
-  return parsed !== undefined && (parsed.protocol === "http:" || parsed.protocol === "https:")
-    ? Either.right(parsed.href.replace(/\/+$/, ""))
-    : Either.left(invalid("apiUrl", raw, "an http(s) URL"))
-}
-
-const decodeDuration = (field: string, input: Duration.DurationInput) => {
-  const decoded = Duration.decodeUnknown(input)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value)
-    ? Either.right(decoded.value)
-    : Either.left(invalid(field, input, "a finite duration"))
-}
-
-type Decision =
-  | { readonly _tag: "Hit"; readonly token: Token }
-  | { readonly _tag: "Wait"; readonly deferred: Deferred.Deferred<Token, Failure> }
-  | { readonly _tag: "Lead" }
-
-interface State {
-  readonly cached: Token | undefined
-  readonly inflight: Deferred.Deferred<Token, Failure> | undefined
-}
+const invalid = Options_.invalid("github-app-token")
 
 /**
  * Builds the provider over the `HttpClient` in context. The exchange runs in
@@ -216,25 +184,18 @@ export const make = (
     }
     const key = Jwt.privateKey(Redacted.value(options.privateKey))
     if (typeof key === "string") return yield* invalid("privateKey", "<redacted>", `an RSA private key: ${key}`)
-    const apiUrl = yield* checkUrl(options.apiUrl ?? defaults.apiUrl)
-    const refreshBefore = yield* decodeDuration("refreshBefore", options.refreshBefore ?? defaults.refreshBefore)
-    const secondaryWait = yield* decodeDuration(
-      "secondaryRateLimitWait",
-      options.secondaryRateLimitWait ?? defaults.secondaryRateLimitWait
+    const refreshBefore = yield* Options_.finiteDuration(
+      invalid,
+      "refreshBefore",
+      options.refreshBefore ?? defaults.refreshBefore
     )
-    const userAgent = options.userAgent ?? defaults.userAgent
-    if (typeof userAgent !== "string" || userAgent.trim() === "") {
-      return yield* invalid("userAgent", userAgent, "a non-empty string")
-    }
-    const policy = isPolicy(options.policy)
-      ? options.policy
-      : yield* Policy.make({ ...(options.policy === false ? {} : { ...defaults.policy, ...options.policy }), service })
-    const transport = (options.transformClient ?? ((client) => client))(yield* HttpClient.HttpClient)
-    const client = yield* ResilientClient.make({
+    const { apiUrl, client, policy, userAgent } = yield* githubHttp.setup(
+      invalid,
       service,
-      policy,
-      classify: { classify: githubHttp.classify(service, "app-jwt", secondaryWait) }
-    }).pipe(Effect.provideService(HttpClient.HttpClient, transport))
+      defaults,
+      options,
+      "app-jwt"
+    )
     const endpoint = GitHubEndpoint.createInstallationAccessToken
     const request = yield* githubHttp.build(
       endpoint,
@@ -246,13 +207,13 @@ export const make = (
     const refreshMillis = Duration.toMillis(refreshBefore)
 
     const exchange = Effect.gen(function*() {
-      // Minting twice is harmless: the key marks the exchange safe to retry after an ambiguous failure.
-      const idempotencyKey = `token-${installationId}-${(yield* Random.nextInt).toString(16)}`
       // Every attempt re-signs: a JWT minted before a long rate-limit wait would have expired.
-      const signed = Effect.map(Clock.currentTimeMillis, (now) =>
-        HttpClientRequest.bearerToken(request, Jwt.sign(appId, key, now)))
-      const response = yield* Effect.flatMap(signed, (prepared) =>
-        client.execute(prepared, { idempotencyKey }))
+      const signed = Effect.map(
+        Clock.currentTimeMillis,
+        (now) => HttpClientRequest.bearerToken(request, Jwt.sign(appId, key, now))
+      )
+      // Minting twice is harmless: the exchange is retried after an ambiguous failure too.
+      const response = yield* Effect.flatMap(signed, (prepared) => client.execute(prepared, { idempotent: true }))
       const answer = yield* githubHttp.decodeResponse(endpoint, service, response)
       const now = yield* Clock.currentTimeMillis
       const expiresAt = DateTime.toEpochMillis(answer.expires_at)
@@ -266,61 +227,16 @@ export const make = (
       Effect.withSpan("GitHubAppToken.exchange", { attributes: { "github.installation_id": installationId } })
     )
 
-    const scope = yield* Effect.scope
-    const state = yield* Ref.make<State>({ cached: undefined, inflight: undefined })
-
-    const settle = (deferred: Deferred.Deferred<Token, Failure>) => (exit: Exit.Exit<Token, Failure>) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const previous = (yield* Ref.get(state)).cached
-        // A failed refresh while the old token still lives: keep serving it, and say so.
-        const outcome = Exit.isFailure(exit) && previous !== undefined && now < previous.expiresAt
-          ? Exit.succeed(previous)
-          : exit
-        if (outcome !== exit) {
-          yield* Effect.logWarning("GitHub token refresh failed; the current token is still valid, keeping it").pipe(
-            Effect.annotateLogs({ installation_id: installationId })
-          )
-        }
-        yield* Ref.set(state, {
-          cached: Exit.isSuccess(exit) ? exit.value : previous,
-          inflight: undefined
-        })
-        yield* Deferred.done(deferred, outcome)
-      })
-
-    const get = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const current = yield* Ref.get(state)
-      if (current.cached !== undefined && now < current.cached.refreshAt) return current.cached
-      const mine = yield* Deferred.make<Token, Failure>()
-      const decision = yield* Ref.modify(state, (s): [Decision, State] => {
-        if (s.cached !== undefined && now < s.cached.refreshAt) return [{ _tag: "Hit", token: s.cached }, s]
-        if (s.inflight !== undefined) return [{ _tag: "Wait", deferred: s.inflight }, s]
-        return [{ _tag: "Lead" }, { ...s, inflight: mine }]
-      })
-      switch (decision._tag) {
-        case "Hit":
-          return decision.token
-        case "Wait":
-          return yield* Deferred.await(decision.deferred)
-        case "Lead":
-          yield* Effect.forkIn(Effect.onExit(exchange, settle(mine)), scope)
-          return yield* Deferred.await(mine)
-      }
-    }).pipe(Effect.withSpan("GitHubAppToken.get", { attributes: { "github.installation_id": installationId } }))
-
-    const invalidate = (token: Redacted.Redacted<string>) =>
-      Ref.update(state, (s) =>
-        s.cached !== undefined && Redacted.value(s.cached.token) === Redacted.value(token)
-          ? { ...s, cached: undefined }
-          : s)
+    const cache = yield* TokenCache.make(exchange, yield* Effect.scope, installationId)
+    const get = cache.get.pipe(
+      Effect.withSpan("GitHubAppToken.get", { attributes: { "github.installation_id": installationId } })
+    )
 
     return {
       installationId,
       get,
       token: Effect.map(get, (token) => token.token),
-      invalidate,
+      invalidate: cache.invalidate,
       policy
     } satisfies Service
   })
@@ -354,9 +270,6 @@ export const configKeys = {
   ...config.policyKeys
 } as const
 
-const optional = <A>(value: Config.Config<A>): Config.Config<A | undefined> =>
-  Config.map(Config.option(value), Option.getOrUndefined)
-
 /**
  * The options from the environment (see {@link configKeys}); `overrides` fill
  * what is not set. A bad value is a `ConfigError` naming the variable; the
@@ -366,8 +279,7 @@ const optional = <A>(value: Config.Config<A>): Config.Config<A | undefined> =>
  * @category Config
  */
 export const optionsConfig = (overrides: Partial<Options> = {}): Config.Config<Options> => {
-  const fixedPolicy = overrides.policy === false || isPolicy(overrides.policy)
-  const basePolicy = fixedPolicy ? {} : { ...defaults.policy, ...(overrides.policy as config.PolicyOptions) }
+  const basePolicy = Options_.configBase(defaults.policy, overrides.policy)
   // Read as text and checked before it becomes a Redacted, so the error carries the variable's name, not the key.
   const keyConfig = Config.mapOrFail(Config.string(configKeys.privateKey), (pem) => {
     const parsed = Jwt.privateKey(pem)
@@ -385,14 +297,14 @@ export const optionsConfig = (overrides: Partial<Options> = {}): Config.Config<O
               : Either.left(
                 ConfigError.InvalidData([], `Expected a numeric app id or a client id (Iv…), got "${text}"`)
               ))
-          : optional(Config.string(configKeys.appId)),
-        privateKey: overrides.privateKey === undefined ? keyConfig : optional(keyConfig),
+          : config.optional(Config.string(configKeys.appId)),
+        privateKey: overrides.privateKey === undefined ? keyConfig : config.optional(keyConfig),
         installationId: overrides.installationId === undefined
           ? config.integer(configKeys.installationId, 1)
-          : optional(config.integer(configKeys.installationId, 1)),
-        apiUrl: optional(config.url(configKeys.apiUrl)),
-        refreshBefore: optional(config.duration(configKeys.refreshBefore).pipe(Config.nested("APP_TOKEN"))),
-        policy: fixedPolicy
+          : config.optional(config.integer(configKeys.installationId, 1)),
+        apiUrl: config.optional(config.url(configKeys.apiUrl)),
+        refreshBefore: config.optional(config.duration(configKeys.refreshBefore).pipe(Config.nested("APP_TOKEN"))),
+        policy: basePolicy === undefined
           ? Config.succeed(undefined)
           : config.policy(basePolicy).pipe(Config.nested("APP_TOKEN"))
       }),

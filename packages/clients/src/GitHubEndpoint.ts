@@ -17,9 +17,10 @@
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import type { InvalidInput } from "./ClientErrors.js"
 import * as GitHubSchema from "./GitHubSchema.js"
+import * as Refuse from "./internal/input.js"
 
 /**
  * @since 0.1.0
@@ -116,23 +117,25 @@ export interface Encoded {
 
 const placeholder = /\{([A-Za-z0-9_]+)\}/g
 
-const formatError = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(error)
-
 /**
  * Encodes a call: validates the parameters and the body against their
- * Schemas and fills the path template. `Left` says what was wrong.
+ * Schemas and fills the path template. `Left` is the `InvalidInput` naming
+ * the first wrong field (`params.issue_number`, `body.body`) of operation
+ * `endpoint.name`, for `service` (default `"github"`).
  *
  * @since 0.1.0
  * @category Encoding
  */
 export const encode = <Params, Body, A>(
   endpoint: Endpoint<Params, Body, A>,
-  input: Input<Params, Body>
-): Either.Either<Encoded, string> =>
+  input: Input<Params, Body>,
+  service = "github"
+): Either.Either<Encoded, InvalidInput> =>
   Either.gen(function*() {
+    const origin = { service, operation: endpoint.name }
     const params = yield* Either.mapLeft(
       Schema.encodeEither(endpoint.params)(input.params),
-      (error) => `params: ${formatError(error)}`
+      (error) => Refuse.fromParseError(origin, input.params, error, "params")
     )
     const used = new Set<string>()
     let missing: string | undefined
@@ -145,7 +148,16 @@ export const encode = <Params, Body, A>(
       }
       return encodeURIComponent(String(value))
     })
-    if (missing !== undefined) return yield* Either.left(`params: the path parameter ${missing} is missing`)
+    if (missing !== undefined) {
+      return yield* Either.left(
+        Refuse.invalid(
+          origin,
+          `params.${missing}`,
+          params[missing],
+          `the path parameter of ${endpoint.path} is missing`
+        )
+      )
+    }
     const query = Object.entries(params).flatMap(([name, value]) =>
       used.has(name) || value === undefined ? [] : [[name, String(value)] as const]
     )
@@ -153,7 +165,7 @@ export const encode = <Params, Body, A>(
     if (endpoint.body !== undefined) {
       body = yield* Either.mapLeft(
         Schema.encodeEither(endpoint.body)(input.body as Body),
-        (error) => `body: ${formatError(error)}`
+        (error) => Refuse.fromParseError(origin, input.body, error, "body")
       )
     }
     return { path, query, body }

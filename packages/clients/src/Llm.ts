@@ -15,13 +15,12 @@
  *
  * @since 0.1.0
  */
-import * as Errors from "@bulwark/core/Errors"
+import type * as Errors from "@bulwark/core/Errors"
 import * as Policy from "@bulwark/core/Policy"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -31,19 +30,20 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
-import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import type { MalformedResponse } from "./ClientErrors.js"
+import type { InvalidInput, MalformedResponse, StreamFailed } from "./ClientErrors.js"
+import { buffered } from "./internal/buffered.js"
 import * as config from "./internal/config.js"
 import * as decode from "./internal/decode.js"
+import { hex32 } from "./internal/ids.js"
+import * as Input from "./internal/input.js"
 import { type Classified, classify } from "./internal/llmClassify.js"
 import * as RateLimitHeaders from "./internal/llmRateLimits.js"
 import { chunks } from "./internal/llmStream.js"
-import * as LlmErrors from "./LlmErrors.js"
+import * as Options_ from "./internal/options.js"
 import * as LlmSchema from "./LlmSchema.js"
 
 /**
@@ -90,7 +90,7 @@ export interface RateLimits {
  * @since 0.1.0
  * @category Models
  */
-export type Failure = ResilientClient.Failure<Classified> | MalformedResponse
+export type Failure = ResilientClient.Failure<Classified> | MalformedResponse | InvalidInput
 
 /**
  * What a stream can fail with besides {@link Failure}: an error event after
@@ -99,7 +99,7 @@ export type Failure = ResilientClient.Failure<Classified> | MalformedResponse
  * @since 0.1.0
  * @category Models
  */
-export type StreamFailure = Failure | LlmErrors.StreamFailed
+export type StreamFailure = Failure | StreamFailed
 
 /**
  * Options of one call.
@@ -170,11 +170,11 @@ export interface Options {
    */
   readonly policy?: config.PolicyOptions | Policy.Policy | false | undefined
   /**
-   * Sends an `Idempotency-Key` with every call (default `true`), so a call is
-   * retried after a dropped connection, a timeout or a 500 like any other
-   * failure, as in the seed: a completion changes nothing on the server but
-   * the bill. `false` retries only failures that say the request was not
-   * processed (429, 503, a refused connection).
+   * Declares every call safe to repeat (default `true`: `ResilientClient`'s
+   * `idempotent`), so a call is retried after a dropped connection, a timeout
+   * or a 500 like any other failure, as in the seed: a completion changes
+   * nothing on the server but the bill. `false` retries only failures that
+   * say the request was not processed (429, 503, a refused connection).
    */
   readonly retryAmbiguous?: boolean | undefined
   /** Wraps the transport (a proxy, a test recorder), below the policy. */
@@ -202,44 +202,9 @@ export const defaults = {
   } satisfies config.PolicyOptions
 } as const
 
-const invalid = (field: string, value: unknown, expected: string) =>
-  new Errors.InvalidPolicy({ policy: "llm", field, value: String(value), expected })
-
-const isPolicy = (policy: Options["policy"]): policy is Policy.Policy =>
-  typeof policy === "object" && typeof (policy as Policy.Policy).protect === "function"
-
-const hex32 = Effect.map(
-  Effect.all([Random.next, Random.next, Random.next, Random.next]),
-  (parts) => parts.map((part) => Math.floor(part * 0x1_0000_0000).toString(16).padStart(8, "0")).join("")
-)
+const invalid = Options_.invalid("llm")
 
 const decodeRequest = Schema.decodeUnknown(LlmSchema.ChatCompletionRequest, { onExcessProperty: "preserve" })
-
-/**
- * Reads a JSON answer to its end inside the attempt, so the attempt timeout
- * bounds the body too and a connection cut mid-body is retried like one cut
- * before the headers.
- */
-const buffered = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
-  HttpClient.transformResponse(client, (effect) =>
-    Effect.flatMap(effect, (response) =>
-      Effect.map(
-        Effect.mapError(response.arrayBuffer, (error) =>
-          new HttpClientError.RequestError({
-            request: response.request,
-            reason: "Transport",
-            cause: error.cause ?? error,
-            description: `the body was cut: ${error.message}`
-          })),
-        (bytes) =>
-          HttpClientResponse.fromWeb(
-            response.request,
-            new Response(bytes.byteLength === 0 || response.status === 204 ? null : bytes, {
-              status: response.status,
-              headers: response.headers
-            })
-          )
-      )))
 
 /**
  * Builds the client over the `HttpClient` in context. An invalid option fails
@@ -255,20 +220,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
     const model = options.model ?? defaults.model
     if (typeof model !== "string" || model.trim() === "") return yield* invalid("model", model, "a model name")
     const rawUrl = options.baseUrl ?? defaults.baseUrl
-    const parsed = URL.canParse(rawUrl) ? new URL(rawUrl) : undefined
-    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-      return yield* invalid("baseUrl", rawUrl, "an http(s) URL")
-    }
-    const baseUrl = parsed.href.replace(/\/+$/, "")
+    const baseUrl = Options_.httpUrl(rawUrl)
+    if (baseUrl === undefined) return yield* invalid("baseUrl", rawUrl, "an http(s) URL")
     const endpoint = `${baseUrl}/chat/completions`
     const origin = { service, endpoint: "POST /chat/completions" }
-
-    const policy = isPolicy(options.policy)
-      ? options.policy
-      : yield* Policy.make({
-        ...(options.policy === false ? {} : { ...defaults.policy, ...options.policy }),
-        service
-      })
+    const policy = yield* Options_.policy(service, defaults.policy, options.policy)
 
     const rateLimits = yield* SubscriptionRef.make(Option.none<RateLimits>())
     const record = (response: HttpClientResponse.HttpClientResponse) =>
@@ -279,7 +235,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
     const transport = (options.transformClient ?? ((client) => client))(yield* HttpClient.HttpClient).pipe(
       HttpClient.tap(record)
     )
-    const classifyOptions = { classify: classify(service) }
+    const classifyOptions = { classify: classify(service, origin.endpoint) }
     const json = yield* ResilientClient.make({ service, policy, classify: classifyOptions }).pipe(
       Effect.provideService(HttpClient.HttpClient, buffered(transport))
     )
@@ -291,15 +247,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
 
     const prepare = (request: LlmSchema.ChatCompletionRequest, stream: boolean, call: CallOptions) =>
       Effect.gen(function*() {
+        const operation = stream ? "stream" : "create"
         const body = yield* decodeRequest(request).pipe(
-          Effect.mapError((error) =>
-            new LlmErrors.InvalidRequest({
-              service,
-              status: 0,
-              detail: `refused before sending: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
-              type: "local_validation"
-            })
-          )
+          Effect.mapError((error) => Input.fromParseError({ service, operation }, request, error))
         )
         const requestId = call.requestId ?? (yield* hex32)
         const chosen = body.model ?? model
@@ -320,7 +270,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
         if (apiKey !== undefined) http = HttpClientRequest.bearerToken(http, Redacted.value(apiKey))
         const executeOptions: ResilientClient.RequestOptions = {
           requestId,
-          ...(retryAmbiguous ? { idempotencyKey: requestId } : {}),
+          idempotent: retryAmbiguous,
           ...(call.timeout === undefined ? {} : { timeout: call.timeout })
         }
         return { http, executeOptions, chosen }
@@ -385,9 +335,6 @@ const nonBlank = (name: string): Config.Config<string> =>
       ? Either.left(ConfigError.InvalidData([], "Expected a non-blank value"))
       : Either.right(text.trim()))
 
-const optional = <A>(value: Config.Config<A>): Config.Config<A | undefined> =>
-  Config.map(Config.option(value), Option.getOrUndefined)
-
 /**
  * The options from the environment, under `LLM_`: `LLM_API_KEY` (a secret),
  * `LLM_BASE_URL`, `LLM_MODEL`, `LLM_MIN_REQUEST_INTERVAL` (a duration or
@@ -402,23 +349,22 @@ const optional = <A>(value: Config.Config<A>): Config.Config<A | undefined> =>
  * @category Config
  */
 export const optionsConfig = (overrides: Options = {}): Config.Config<Options> => {
-  const fixedPolicy = overrides.policy === false || isPolicy(overrides.policy)
-  const basePolicy = fixedPolicy ? {} : { ...defaults.policy, ...(overrides.policy as config.PolicyOptions) }
+  const basePolicy = Options_.configBase(defaults.policy, overrides.policy)
   return Config.nested(
     Config.map(
       Config.all({
-        apiKey: optional(Config.redacted(nonBlank(configKeys.apiKey))),
-        baseUrl: optional(config.url(configKeys.baseUrl)),
-        model: optional(nonBlank(configKeys.model)),
-        spacing: optional(config.durationOrOff(configKeys.spacing)),
-        policy: config.policy(basePolicy)
+        apiKey: config.optional(Config.redacted(nonBlank(configKeys.apiKey))),
+        baseUrl: config.optional(config.url(configKeys.baseUrl)),
+        model: config.optional(nonBlank(configKeys.model)),
+        spacing: config.optional(config.durationOrOff(configKeys.spacing)),
+        policy: basePolicy === undefined ? Config.succeed(undefined) : config.policy(basePolicy)
       }),
       (env): Options => ({
         ...overrides,
         ...(env.apiKey === undefined ? {} : { apiKey: env.apiKey }),
         ...(env.baseUrl === undefined ? {} : { baseUrl: env.baseUrl }),
         ...(env.model === undefined ? {} : { model: env.model.trim() }),
-        policy: fixedPolicy ? overrides.policy : {
+        policy: env.policy === undefined ? overrides.policy : {
           ...env.policy,
           ...(env.spacing === undefined
             ? {}

@@ -5,11 +5,14 @@
  * said (its `error.message`, `type`, `code`, `param`) and the request id, so
  * the log line is enough to act on. The transient failures (429 with room
  * later, 5xx, timeouts, resets) are the core's error families, retried by the
- * policy.
+ * policy. A 401 is the shared `ClientErrors.AuthenticationFailed`, a request
+ * refused before sending `ClientErrors.InvalidInput`, an error event in a
+ * stream `ClientErrors.StreamFailed`.
  *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import type { AuthenticationFailed } from "./ClientErrors.js"
 
 const fields = {
   service: Schema.String,
@@ -66,28 +69,17 @@ export class RequestTooLarge extends Schema.TaggedError<RequestTooLarge>()("Requ
 }
 
 /**
- * 400 or 422: a parameter is wrong (`param` names it), or the context is too
- * long (`code: "context_length_exceeded"`).
+ * The server refused the request as invalid (HTTP 400 or 422, OpenAI's
+ * `invalid_request_error`): a parameter is wrong (`param` names it), or the
+ * context is too long (`code: "context_length_exceeded"`). What the client
+ * itself refuses before sending is `ClientErrors.InvalidInput`.
  *
  * @since 0.1.0
  * @category Errors
  */
-export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", fields) {
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", fields) {
   override get message() {
-    return describe("invalid request", this)
-  }
-}
-
-/**
- * 401: the API key is missing or wrong. The key itself is never in the
- * error (the server's text may echo a masked form of it).
- *
- * @since 0.1.0
- * @category Errors
- */
-export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", fields) {
-  override get message() {
-    return describe("authentication failed", this)
+    return describe("bad request", this)
   }
 }
 
@@ -117,21 +109,7 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields)
 }
 
 /**
- * An error event in a stream that had started (`data: {"error": …}` or
- * `event: error`): the answer so far is incomplete. Not retried, as the
- * official SDK does not: the caller has consumed part of it.
- *
- * @since 0.1.0
- * @category Errors
- */
-export class StreamFailed extends Schema.TaggedError<StreamFailed>()("StreamFailed", fields) {
-  override get message() {
-    return describe("the stream failed", this)
-  }
-}
-
-/**
- * Every refusal of this module.
+ * Every refusal of an OpenAI-compatible server: this module's, and the shared 401.
  *
  * @since 0.1.0
  * @category Errors
@@ -139,7 +117,7 @@ export class StreamFailed extends Schema.TaggedError<StreamFailed>()("StreamFail
 export type LlmRefusal =
   | QuotaExceeded
   | RequestTooLarge
-  | InvalidRequest
+  | BadRequest
   | AuthenticationFailed
   | PermissionDenied
   | NotFound

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import * as Classify from "@bulwark/core/Classify"
-import * as Errors from "@bulwark/core/Errors"
+import type * as Errors from "@bulwark/core/Errors"
 import * as Policy from "@bulwark/core/Policy"
 import * as HttpFailures from "@bulwark/http/HttpFailures"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
@@ -26,17 +26,18 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { MalformedResponse } from "./ClientErrors.js"
+import type { InvalidInput, MalformedResponse, StreamFailed } from "./ClientErrors.js"
+import { buffered } from "./internal/buffered.js"
 import * as Decode from "./internal/decode.js"
+import * as OllamaCall from "./internal/ollamaCall.js"
 import { config } from "./internal/ollamaConfig.js"
 import { defaultHost, parseHost } from "./internal/ollamaHost.js"
-import { buffered, describeIssues, ollamaError, randomId } from "./internal/ollamaHttp.js"
 import { parameterBillions, sizeClass } from "./internal/ollamaModelSize.js"
+import * as Resolve from "./internal/ollamaOptions.js"
 import * as OllamaStream from "./internal/ollamaStream.js"
-import { InvalidRequest, ModelNotFound, type StreamFailed, type StreamTruncated } from "./OllamaErrors.js"
+import type { ModelNotFound, RequestRefused, StreamTruncated } from "./OllamaErrors.js"
 import * as OllamaSchema from "./OllamaSchema.js"
 
 /**
@@ -53,7 +54,7 @@ export class Ollama extends Context.Tag("@bulwark/clients/Ollama")<Ollama, Servi
  * @since 0.1.0
  * @category Models
  */
-export type Failure = ResilientClient.Failure | MalformedResponse | ModelNotFound | InvalidRequest
+export type Failure = ResilientClient.Failure | MalformedResponse | ModelNotFound | RequestRefused | InvalidInput
 
 /**
  * What a stream can fail with besides {@link Failure}.
@@ -261,58 +262,6 @@ export const modelSizeClass: (model: string) => "small" | "medium" | "large" | "
 
 const service = "ollama"
 
-const invalid = (field: string, value: unknown, expected: string) =>
-  new Errors.InvalidPolicy({ policy: service, field, value: String(value), expected })
-
-const checkDuration = (field: string, input: Duration.DurationInput) => {
-  const decoded = Duration.decodeUnknown(input)
-  return decoded._tag === "Some" && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) > 0
-    ? Either.right(decoded.value)
-    : Either.left(invalid(field, input, "a positive, finite duration"))
-}
-
-const withLatest = (model: string) => model.includes(":") ? model : `${model}:latest`
-
-/** The timeout of each model, checked once. */
-const timeoutRule = (
-  timeouts: ModelTimeouts | false,
-  fallback: Duration.Duration | undefined
-): Either.Either<(model: string) => Duration.Duration | undefined, Errors.InvalidPolicy> =>
-  Either.gen(function*() {
-    if (timeouts === false) return () => fallback
-    const small = yield* checkDuration("timeouts.small", timeouts.small ?? defaults.timeouts.small)
-    const large = yield* checkDuration("timeouts.large", timeouts.large ?? defaults.timeouts.large)
-    const byModel = new Map<string, Duration.Duration>()
-    for (const [name, input] of Object.entries(timeouts.byModel ?? {})) {
-      if (name.trim() === "") return yield* Either.left(invalid("timeouts.byModel", name, "a model name"))
-      byModel.set(withLatest(name), yield* checkDuration(`timeouts.byModel.${name}`, input))
-    }
-    return (model: string) => {
-      const own = byModel.get(withLatest(model))
-      if (own !== undefined) return own
-      switch (sizeClass(model)) {
-        case "small":
-          return small
-        case "large":
-          return large
-        default:
-          return fallback
-      }
-    }
-  })
-
-/** The policy options: the defaults, with the user's retry merged and other layers replaced. */
-const policyOptions = (overrides: Options["policy"]): Omit<Policy.Options, "service"> => {
-  const base: Omit<Policy.Options, "service"> = defaults.policy
-  if (overrides === undefined) return base
-  const retry = overrides.retry === undefined
-    ? base.retry
-    : overrides.retry === false
-    ? false
-    : { ...(base.retry as object), ...overrides.retry }
-  return { ...base, ...overrides, retry }
-}
-
 /**
  * Builds the client over the `HttpClient` in context. Invalid options
  * (a base URL that is no host, a timeout that is no duration, a bad policy)
@@ -327,12 +276,12 @@ export const make = (
   Effect.gen(function*() {
     const baseUrl = yield* Either.mapLeft(
       parseHost(options.baseUrl ?? defaults.baseUrl),
-      (reason) => invalid("baseUrl", options.baseUrl, `an OLLAMA_HOST value or http(s) URL (${reason})`)
+      (reason) => Resolve.invalid("baseUrl", options.baseUrl, `an OLLAMA_HOST value or http(s) URL (${reason})`)
     )
-    const resolved = policyOptions(options.policy)
+    const resolved = Resolve.policyOptions(defaults.policy, options.policy)
     const policy = yield* Policy.make({ ...resolved, service })
     const fallback = policy.layers.attemptTimeout?.after
-    const timeoutFor = yield* timeoutRule(options.timeouts ?? defaults.timeouts, fallback)
+    const timeoutFor = yield* Resolve.timeoutRule(options.timeouts ?? defaults.timeouts, defaults.timeouts, fallback)
     const base = yield* HttpClient.HttpClient
     const transformed = options.transformClient === undefined ? base : options.transformClient(base)
     const classify = { isOverloaded: HttpFailures.isOllamaBusy }
@@ -343,61 +292,7 @@ export const make = (
       Effect.provideService(HttpClient.HttpClient, buffered(transformed))
     )
 
-    const refusal = (model: string, endpoint: string) =>
-    (
-      error: HttpFailures.HttpRejected
-    ): Effect.Effect<never, ModelNotFound | InvalidRequest | HttpFailures.HttpRejected> => {
-      const detail = ollamaError(error.excerpt)
-      if (error.status === 404 && /model .* not found/i.test(detail)) {
-        return Effect.fail(new ModelNotFound({ model, endpoint, detail }))
-      }
-      if (error.status === 400) return Effect.fail(new InvalidRequest({ model, endpoint, status: 400, detail }))
-      return Effect.fail(error)
-    }
-
-    /** Checks the request against its Schema and sends it: the response, once its status is 2xx. */
-    const send = <A, I>(
-      client: ResilientClient.ResilientClient,
-      schema: Schema.Schema<A, I>,
-      path: string,
-      request: A,
-      stream: boolean,
-      call: CallOptions
-    ) =>
-      Effect.gen(function*() {
-        const endpoint = `POST ${path}`
-        const model = typeof (request as { model?: unknown }).model === "string"
-          ? (request as { model: string }).model
-          : ""
-        const body = yield* Schema.encode(schema)(request).pipe(
-          Effect.mapError((error) =>
-            new InvalidRequest({
-              model,
-              endpoint,
-              detail: describeIssues(error)
-            })
-          )
-        )
-        const timeout = call.timeout ?? timeoutFor(model)
-        yield* Effect.annotateCurrentSpan({
-          model,
-          stream,
-          ...(timeout === undefined ? {} : { timeout_ms: Duration.toMillis(Duration.decode(timeout)) }),
-          ...(call.clientJobId === undefined ? {} : { client_job_id: call.clientJobId })
-        })
-        const http = HttpClientRequest.post(`${baseUrl}${path}`).pipe(
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.bodyUnsafeJson({ ...(body as object), stream })
-        )
-        // a generation changes nothing on the server: keyed, so a timeout is retried as in the seed
-        const requestId = call.requestId ?? (yield* randomId)
-        const response = yield* client.execute(http, {
-          timeout,
-          requestId,
-          idempotencyKey: requestId
-        }).pipe(Effect.catchTag("HttpRejected", refusal(model, endpoint)))
-        return { response, model, endpoint, timeout }
-      })
+    const sender = { service, baseUrl, timeoutFor }
 
     const annotate = (call: CallOptions) =>
       Effect.annotateLogs({ service, ...(call.clientJobId === undefined ? {} : { client_job_id: call.clientJobId }) })
@@ -409,7 +304,7 @@ export const make = (
       path: string
     ) =>
     (request: A, call: CallOptions = {}) =>
-      send(whole, requestSchema, path, request, false, call).pipe(
+      OllamaCall.send(sender, whole, name, requestSchema, path, request, false, call).pipe(
         Effect.flatMap(({ endpoint, response }) => Decode.json(responseSchema, { service, endpoint })(response)),
         annotate(call),
         Effect.withSpan(`Ollama.${name}`, { kind: "client" })
@@ -423,7 +318,7 @@ export const make = (
     ) =>
     (request: A, call: CallOptions = {}): Stream.Stream<C, StreamFailure> =>
       Stream.unwrap(
-        send(streaming, requestSchema, path, request, true, call).pipe(
+        OllamaCall.send(sender, streaming, name, requestSchema, path, request, true, call).pipe(
           Effect.map(({ endpoint, model, response, timeout }) =>
             OllamaStream.chunks(chunkSchema, {
               service,
@@ -443,21 +338,8 @@ export const make = (
         Effect.withSpan(`Ollama.${name}`, { kind: "client" })
       )
 
-    const waitForCapacity = (wait: WaitOptions): Effect.Effect<boolean> => {
-      const interval = Duration.decode(wait.interval ?? defaults.pollInterval)
-      const poll = whole.classified.execute(HttpClientRequest.get(`${baseUrl}/api/ps`)).pipe(
-        Effect.flatMap(Decode.json(OllamaSchema.PsResponse, { service, endpoint: "GET /api/ps" })),
-        Effect.timeout(interval),
-        Effect.filterOrFail((ps) => wait.maxLoaded === undefined || ps.models.length < wait.maxLoaded)
-      )
-      return poll.pipe(
-        Effect.retry(Schedule.spaced(interval)),
-        Effect.timeoutTo({ duration: wait.timeout, onTimeout: () => false, onSuccess: () => true }),
-        // the retry never gives up: only the timeout ends it
-        Effect.orElseSucceed(() => false),
-        Effect.withSpan("Ollama.waitForCapacity")
-      )
-    }
+    const waitForCapacity = (wait: WaitOptions) =>
+      OllamaCall.waitForCapacity(whole, baseUrl, { ...wait, interval: wait.interval ?? defaults.pollInterval })
 
     return {
       baseUrl,

@@ -1,9 +1,11 @@
 /**
  * The failures of the Ollama client that are Ollama's own: a missing model
- * (404, pull it), a refused request (400), and the two ways a stream can end
- * badly after its 200 was sent. None of them is retried: the first two
- * cannot succeed unchanged, and retrying a stream that already produced
- * chunks would repeat output the caller has seen.
+ * (404, pull it), a request Ollama refused (400), and a stream cut before its
+ * final object. None of them is retried: the first two cannot succeed
+ * unchanged, and retrying a stream that already produced chunks would repeat
+ * output the caller has seen. A request refused before sending, and an error
+ * line mid-stream, are the shared `ClientErrors.InvalidInput` and
+ * `ClientErrors.StreamFailed`.
  *
  * @since 0.1.0
  */
@@ -27,40 +29,21 @@ export class ModelNotFound extends Schema.TaggedError<ModelNotFound>()("ModelNot
 }
 
 /**
- * A request Ollama refused (400), or one the client refused before sending
- * it (`status` absent): `detail` names what was wrong.
+ * A request Ollama refused (HTTP 400: invalid options, a model that cannot
+ * take images…): `detail` is Ollama's text. A request the client refused
+ * before sending is `ClientErrors.InvalidInput` instead.
  *
  * @since 0.1.0
  * @category Errors
  */
-export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+export class RequestRefused extends Schema.TaggedError<RequestRefused>()("RequestRefused", {
   model: Schema.String,
   endpoint: Schema.String,
-  status: Schema.optional(Schema.Number),
+  status: Schema.Number,
   detail: Schema.String
 }) {
   override get message() {
-    const by = this.status === undefined ? "refused before sending" : `refused by ollama (HTTP ${this.status})`
-    return `${this.endpoint} for model "${this.model}" ${by}: ${this.detail}`
-  }
-}
-
-/**
- * A stream that carried an `{"error": ...}` line after `chunks` chunks: the
- * server failed mid-generation (a runner crash, say).
- *
- * @since 0.1.0
- * @category Errors
- */
-export class StreamFailed extends Schema.TaggedError<StreamFailed>()("StreamFailed", {
-  model: Schema.String,
-  endpoint: Schema.String,
-  /** Chunks received before the error line. */
-  chunks: Schema.Number,
-  detail: Schema.String
-}) {
-  override get message() {
-    return `ollama ${this.endpoint} for model "${this.model}" failed after ${this.chunks} chunk(s): ${this.detail}`
+    return `ollama refused ${this.endpoint} for model "${this.model}" (HTTP ${this.status}): ${this.detail}`
   }
 }
 

@@ -17,42 +17,30 @@
  * @since 0.1.0
  */
 import * as Classify from "@bulwark/core/Classify"
-import * as Errors from "@bulwark/core/Errors"
+import type * as Errors from "@bulwark/core/Errors"
 import type * as Policy from "@bulwark/core/Policy"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Random from "effect/Random"
-import { MalformedResponse } from "./ClientErrors.js"
+import type { InvalidInput, MalformedResponse } from "./ClientErrors.js"
+import { buffered } from "./internal/buffered.js"
 import * as config from "./internal/config.js"
-import * as decode from "./internal/decode.js"
 import * as Busy from "./internal/orpheusBusy.js"
+import * as Call from "./internal/orpheusCall.js"
+import * as Resolve from "./internal/orpheusOptions.js"
 import * as Request from "./internal/orpheusRequest.js"
-import {
-  ClassificationResponse,
-  GenerationResponse,
-  GpuBusy,
-  Health,
-  InputRejected,
-  InvalidRequest
-} from "./OrpheusSchema.js"
-import type { Classification, Generation, GeneratorModel, Meta, Model } from "./OrpheusSchema.js"
+import { GpuBusy, InputRejected } from "./OrpheusSchema.js"
+import type { Classification, Generation, GeneratorModel, Health, Meta, Model } from "./OrpheusSchema.js"
 
 export {
   /** @since 0.1.0 */
   GpuBusy,
   /** @since 0.1.0 */
-  InputRejected,
-  /** @since 0.1.0 */
-  InvalidRequest
+  InputRejected
 }
 
 /**
@@ -86,7 +74,7 @@ export interface Sampling {
 export interface CallOptions {
   /**
    * The caller's job id (the job runtime passes its own), matching
-   * `^[a-zA-Z0-9._:-]{1,256}$`; anything else fails with {@link InvalidRequest}
+   * `^[a-zA-Z0-9._:-]{1,256}$`; anything else fails with `ClientErrors.InvalidInput`
    * before sending. Default: `bulwark-` and 32 hex digits from Effect's `Random`.
    */
   readonly clientJobId?: string | undefined
@@ -157,7 +145,7 @@ export type OrpheusError =
   | ResilientClient.Failure<InputRejected>
   | MalformedResponse
   | GpuBusy
-  | InvalidRequest
+  | InvalidInput
 
 /**
  * @since 0.1.0
@@ -274,39 +262,6 @@ export const services: Readonly<Record<Model, string>> = {
 
 const models = Object.keys(defaults.urls) as ReadonlyArray<Model>
 
-const invalid = (field: string, value: unknown, expected: string) =>
-  new Errors.InvalidPolicy({ policy: "orpheus", field, value: String(value), expected })
-
-const mergePolicy = (
-  base: Omit<Policy.Options, "service">,
-  over: Omit<Policy.Options, "service"> | false | undefined
-): Omit<Policy.Options, "service"> => {
-  if (over === false) return {}
-  if (over === undefined) return base
-  const merged: Record<string, unknown> = { ...base, ...over }
-  for (const key of ["retry", "circuitBreaker"] as const) {
-    const own = over[key]
-    const inherited = base[key]
-    if (typeof own === "object" && typeof inherited === "object") merged[key] = { ...inherited, ...own }
-  }
-  return merged as Omit<Policy.Options, "service">
-}
-
-const checkUrl = (model: Model, text: unknown): Effect.Effect<string, Errors.InvalidPolicy> => {
-  const parsed = typeof text === "string" && URL.canParse(text) ? new URL(text) : undefined
-  return parsed !== undefined && (parsed.protocol === "http:" || parsed.protocol === "https:")
-    ? Effect.succeed(text as string).pipe(Effect.map((url) => url.replace(/\/+$/, "")))
-    : Effect.fail(invalid(`urls.${model}`, text, "an http(s) URL"))
-}
-
-const hex32 = Effect.map(
-  Effect.all([Random.next, Random.next, Random.next, Random.next]),
-  (parts) => parts.map((part) => Math.floor(part * 0x1_0000_0000).toString(16).padStart(8, "0")).join("")
-)
-
-const metaOf = (body: { readonly meta?: Meta | null | undefined; readonly metadata?: Meta | null | undefined }) =>
-  body.meta ?? body.metadata ?? undefined
-
 /**
  * Builds the service over the `HttpClient` in context: one resilient client
  * (policy, breaker) per model's server. Invalid options fail with
@@ -317,175 +272,61 @@ const metaOf = (body: { readonly meta?: Meta | null | undefined; readonly metada
  */
 export const make = (options: Options = {}): Effect.Effect<Service, Errors.InvalidPolicy, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const busyRetryAfter = Duration.decodeUnknown(options.busyRetryAfter ?? defaults.busyRetryAfter)
-    if (Option.isNone(busyRetryAfter) || !Duration.isFinite(busyRetryAfter.value)) {
-      return yield* invalid("busyRetryAfter", options.busyRetryAfter, "a finite duration")
-    }
-    const urls = {} as Record<Model, string>
-    for (const model of models) urls[model] = yield* checkUrl(model, options.urls?.[model] ?? defaults.urls[model])
-    const policy = mergePolicy(defaults.policy, options.policy)
+    const busyRetryAfter = yield* Resolve.busyWait(options.busyRetryAfter ?? defaults.busyRetryAfter)
+    const urls = yield* Resolve.urls(models, options.urls, defaults.urls)
+    const policy = Resolve.mergePolicy(defaults.policy, options.policy)
     const base = yield* HttpClient.HttpClient
-    const httpClient = options.transformClient === undefined ? base : options.transformClient(base)
+    // Whole answers are read inside the attempt: its timeout covers the body, and a cut body is retried.
+    const httpClient = buffered(options.transformClient === undefined ? base : options.transformClient(base))
     const seen: Busy.Seen = new Map()
-    const clients = {} as Record<Model, ResilientClient.ResilientClient<InputRejected | Errors.RateLimited>>
+    const clients = {} as Record<Model, Call.Client>
     for (const model of models) {
       const service = services[model]
       clients[model] = yield* ResilientClient.make<InputRejected | Errors.RateLimited>({
         service,
         policy,
-        classify: { classify: Busy.classify(service, busyRetryAfter.value, seen) }
+        classify: { classify: Busy.classify(service, busyRetryAfter, seen) }
       }).pipe(Effect.provideService(HttpClient.HttpClient, httpClient))
     }
+    const predict = Call.predictor(clients, urls, seen)
+    const generation = (model: Model) => Call.generation(services[model])
+    const classification = () => Call.classification(services.classifier)
+    const send =
+      <A>(task: string, read: (model: Model) => Call.Read<A>, call: CallOptions) => (checked: Request.Checked) =>
+        predict(checked.model, task, checked.body, { ...call, clientJobId: checked.clientJobId }, read(checked.model))
 
-    const predict = <A>(
-      model: Model,
-      task: string,
-      body: Record<string, unknown>,
-      call: CallOptions,
-      read: (
-        response: HttpClientResponse.HttpClientResponse,
-        clientJobId: string
-      ) => Effect.Effect<A, MalformedResponse>
-    ): Effect.Effect<A, OrpheusError> => {
-      const client = clients[model]
-      return Effect.gen(function*() {
-        const clientJobId = call.clientJobId ?? `bulwark-${yield* hex32}`
-        const requestId = yield* hex32
-        yield* Effect.annotateCurrentSpan({
-          model,
-          task,
-          client_job_id: clientJobId,
-          "bulwark.service": client.service
-        })
-        // Body for v1 servers (and hootenanny's habit), query for v2 servers, which read only the query.
-        const request = HttpClientRequest.post(`${urls[model]}/predict`).pipe(
-          HttpClientRequest.setUrlParam("client_job_id", clientJobId),
-          HttpClientRequest.bodyUnsafeJson(body)
-        )
-        const response = yield* client.execute(request, { clientJobId, requestId, timeout: call.timeout }).pipe(
-          Effect.mapError((error) =>
-            error instanceof InputRejected
-              ? new InputRejected({ ...error, clientJobId })
-              : Busy.toGpuBusy(error, clientJobId, client.service, seen.get(requestId))
-          ),
-          Effect.ensuring(Effect.sync(() => seen.delete(requestId)))
-        )
-        return yield* read(response, clientJobId).pipe(Effect.annotateLogs({ client_job_id: clientJobId }))
-      }).pipe(Effect.annotateLogs({ model, task }))
-    }
-
-    const generation = (model: Model) => {
-      const read = decode.json(GenerationResponse, { service: services[model], endpoint: "POST /predict" })
-      return (response: HttpClientResponse.HttpClientResponse, clientJobId: string) =>
-        Effect.map(read(response), (body): Generation => ({
-          task: body.task,
-          variations: body.variations,
-          clientJobId,
-          meta: metaOf(body)
-        }))
-    }
-
-    const check = (model: Model) => Request.checker(services[model])
-
-    const sampling = (model: Model, options: Sampling) => {
-      const c = check(model)
-      return Effect.all({
-        temperature: c.temperature(options.temperature),
-        top_p: c.topP(options.topP),
-        max_tokens: c.maxTokens(options.maxTokens)
-      })
-    }
-
-    const generator = (
-      task: "generate" | "generate_seeded" | "continue",
-      options: GenerateOptions,
-      midi?: Uint8Array
-    ) =>
-      Effect.gen(function*() {
-        const model = options.model ?? "base"
-        if (!GeneratorModels.has(model)) {
-          return yield* check("base").refuse("model", model, "base, children or mono_melodies")
-        }
-        const c = check(model)
-        if (task === "generate_seeded" && model !== "base") {
-          return yield* c.refuse("model", model, "base (only orpheus-base answers generate_seeded)")
-        }
-        const clientJobId = yield* c.clientJobId(options.clientJobId)
-        const body = {
-          task,
-          model,
-          ...(midi === undefined && task === "generate" ? {} : { midi_input: yield* c.midi("midi", midi) }),
-          ...(yield* sampling(model, options)),
-          num_variations: yield* c.numVariations(options.numVariations)
-        }
-        return yield* predict(model, task, body, { ...options, clientJobId }, generation(model))
-      })
-
-    const generate = Effect.fn("Orpheus.generate")((options: GenerateOptions = {}) => generator("generate", options))
+    const generate = Effect.fn("Orpheus.generate")((options: GenerateOptions = {}) =>
+      Effect.flatMap(Request.generator(services, "generate", options), send("generate", generation, options))
+    )
     const generateSeeded = Effect.fn("Orpheus.generateSeeded")((options: PromptOptions) =>
-      generator("generate_seeded", options, options.midi)
+      Effect.flatMap(
+        Request.generator(services, "generate_seeded", options, options.midi),
+        send("generate_seeded", generation, options)
+      )
     )
     const continue_ = Effect.fn("Orpheus.continue")((options: PromptOptions) =>
-      generator("continue", options, options.midi)
-    )
-
-    const bridge = Effect.fn("Orpheus.bridge")(function*(options: BridgeOptions) {
-      const c = check("bridge")
-      const clientJobId = yield* c.clientJobId(options.clientJobId)
-      const body = {
-        section_a: yield* c.midi("sectionA", options.sectionA),
-        ...(options.sectionB === undefined ? {} : { section_b: yield* c.midi("sectionB", options.sectionB) }),
-        ...(yield* sampling("bridge", options))
-      }
-      return yield* predict("bridge", "bridge", body, { ...options, clientJobId }, generation("bridge"))
-    })
-
-    const loops = Effect.fn("Orpheus.loops")(function*(options: LoopsOptions = {}) {
-      const c = check("loops")
-      const clientJobId = yield* c.clientJobId(options.clientJobId)
-      const body = {
-        ...(options.seed === undefined ? {} : { seed_midi: yield* c.midi("seed", options.seed) }),
-        ...(yield* sampling("loops", options)),
-        num_variations: yield* c.numVariations(options.numVariations)
-      }
-      return yield* predict("loops", "loops", body, { ...options, clientJobId }, generation("loops"))
-    })
-
-    const classify = Effect.fn("Orpheus.classify")(function*(options: ClassifyOptions) {
-      const c = check("classifier")
-      const clientJobId = yield* c.clientJobId(options.clientJobId)
-      const body = { midi_input: yield* c.midi("midi", options.midi) }
-      const read = decode.json(ClassificationResponse, { service: services.classifier, endpoint: "POST /predict" })
-      return yield* predict(
-        "classifier",
-        "classify",
-        body,
-        { ...options, clientJobId },
-        (response, id) =>
-          Effect.map(read(response), (answer): Classification => ({
-            ...answer.classification,
-            numTokens: answer.numTokens,
-            clientJobId: id,
-            meta: metaOf(answer)
-          }))
+      Effect.flatMap(
+        Request.generator(services, "continue", options, options.midi),
+        send("continue", generation, options)
       )
-    })
+    )
+    const bridge = Effect.fn("Orpheus.bridge")((options: BridgeOptions) =>
+      Effect.flatMap(Request.bridge(services.bridge, options), send("bridge", generation, options))
+    )
+    const loops = Effect.fn("Orpheus.loops")((options: LoopsOptions = {}) =>
+      Effect.flatMap(Request.loops(services.loops, options), send("loops", generation, options))
+    )
+    const classify = Effect.fn("Orpheus.classify")((options: ClassifyOptions) =>
+      Effect.flatMap(Request.classify(services.classifier, options), send("classify", classification, options))
+    )
 
     const health = Effect.fn("Orpheus.health")(function*(model: Model = "base") {
       const client = clients[model]
-      if (client === undefined) return yield* check("base").refuse("model", model, models.join(", "))
+      if (client === undefined) {
+        return yield* Request.checker(services.base, "health").refuse("model", model, models.join(", "))
+      }
       yield* Effect.annotateCurrentSpan({ model, "bulwark.service": client.service })
-      const response = yield* client.execute(HttpClientRequest.get(`${urls[model]}/health`))
-      const origin = { service: client.service, endpoint: "GET /health", status: response.status }
-      const raw = yield* Effect.mapError(response.text, (error) =>
-        new MalformedResponse({
-          ...origin,
-          reason: `the body could not be read: ${error.message}`,
-          excerpt: ""
-        }))
-      // v1 LitServe answers a plain "ok" once its workers are set up.
-      if (/^\s*"?ok"?\s*$/i.test(raw)) return { status: "ok" } satisfies Health
-      return yield* decode.text(Health, origin)(raw)
+      return yield* Call.health(client, urls[model])
     })
 
     return {
@@ -500,8 +341,6 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
       clients
     } satisfies Service
   })
-
-const GeneratorModels: ReadonlySet<string> = new Set(["base", "children", "mono_melodies"])
 
 /**
  * @since 0.1.0
@@ -532,8 +371,6 @@ export const configKeys = {
   policy: config.policyKeys
 } as const
 
-const optional = <A>(value: Config.Config<A>) => Config.map(Config.option(value), Option.getOrUndefined)
-
 /**
  * The service from the environment (see {@link configKeys}), laid over
  * `options` and then {@link defaults}: a variable that is set wins. An invalid
@@ -547,25 +384,5 @@ export const layerConfig = (
 ): Layer.Layer<Orpheus, ConfigError.ConfigError | Errors.InvalidPolicy, HttpClient.HttpClient> =>
   Layer.effect(
     Orpheus,
-    Effect.flatMap(
-      Config.all({
-        urls: Config.all(
-          Object.fromEntries(models.map((model) => [model, optional(config.url(configKeys.urls[model]))]))
-        ),
-        busyRetryAfter: optional(config.duration(configKeys.busyRetryAfter)),
-        policy: options.policy === false
-          ? Config.succeed(false as const)
-          : config.policy(mergePolicy(defaults.policy, options.policy))
-      }).pipe(Config.nested("ORPHEUS")),
-      (env) => {
-        const urls: Partial<Record<Model, string>> = { ...options.urls }
-        for (const [model, url] of Object.entries(env.urls)) if (url !== undefined) urls[model as Model] = url
-        return make({
-          ...options,
-          urls,
-          policy: env.policy,
-          busyRetryAfter: env.busyRetryAfter ?? options.busyRetryAfter
-        })
-      }
-    )
+    Effect.flatMap(Resolve.fromEnv(options, defaults, configKeys, models), make)
   )

@@ -1,7 +1,8 @@
 /**
  * The wire format of the Orpheus music-model services
- * (tobert/halfremembered-models, `POST /predict`), and the errors of the
- * Orpheus client that a caller can act on.
+ * (tobert/halfremembered-models, `POST /predict`), and the errors only the
+ * Orpheus client has (a refused input, a busy GPU); a call refused before
+ * sending is the shared `ClientErrors.InvalidInput`.
  *
  * Request bodies are written in the services' own snake_case; responses are
  * decoded into camelCase values with the MIDI already turned back into bytes.
@@ -251,28 +252,6 @@ export type ValidationIssue = typeof ValidationIssue.Type
 export const UnprocessableBody = Schema.Struct({
   detail: Schema.Union(Schema.String, Schema.Array(ValidationIssue))
 })
-
-/**
- * The request was refused by the client before it was sent: a field out of
- * the protocol's range, an invalid `client_job_id`, bytes that are not MIDI.
- *
- * @since 0.1.0
- * @category Errors
- */
-export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
-  service: Schema.String,
-  /** The option's name as the caller spelled it (`clientJobId`, `temperature`, ...). */
-  field: Schema.String,
-  /** The offending value, rendered for humans (bounded). */
-  value: Schema.String,
-  /** What a valid value looks like. */
-  expected: Schema.String
-}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `invalid ${this.service} request: ${this.field} = ${this.value}, expected ${this.expected}`
-  }
-}
 
 /**
  * The service refused the input (HTTP 422): FastAPI's validation list or a

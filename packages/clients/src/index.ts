@@ -17,10 +17,6 @@ export * as GitHubEndpoint from "./GitHubEndpoint.js"
 /**
  * @since 0.1.0
  */
-export * as GitHubErrors from "./GitHubErrors.js"
-/**
- * @since 0.1.0
- */
 export * as GitHubSchema from "./GitHubSchema.js"
 /**
  * @since 0.1.0

@@ -88,11 +88,19 @@ describe("GitHub against the GitHub emulator", () => {
   live("a request that does not match its Schemas is refused before sending", () =>
     Effect.gen(function*() {
       const { emulator, github } = yield* setup()
-      for (const bad of [{ ...comment, body: "" }, { ...comment, issue_number: 0 }, { ...comment, owner: "-x" }]) {
+      const cases = [
+        [{ ...comment, body: "" }, "body.body", "\"\""],
+        [{ ...comment, issue_number: 0 }, "params.issue_number", "0"],
+        [{ ...comment, owner: "-x" }, "params.owner", "\"-x\""]
+      ] as const
+      for (const [bad, field, value] of cases) {
         const error = yield* Effect.flip(github.createComment(bad))
         expect(error).toMatchObject({
-          _tag: "InvalidRequest",
-          endpoint: "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
+          _tag: "InvalidInput",
+          service: "github",
+          operation: "issues/create-comment",
+          field,
+          value
         })
       }
       expect((yield* emulator.stats).requests).toBe(0)

@@ -80,7 +80,8 @@ describe("GitHubAppToken against the GitHub emulator", () => {
         _tag: "AuthenticationFailed",
         status: 401,
         credential: "app-jwt",
-        reason: "A JSON web token could not be decoded"
+        endpoint: "POST /app/installations/1/access_tokens",
+        detail: "A JSON web token could not be decoded"
       })
       expect((yield* emulator.stats).requests).toBe(1)
       // a failure is not cached: the next caller tries again
@@ -94,7 +95,7 @@ describe("GitHubAppToken against the GitHub emulator", () => {
       const tokens = yield* provider(emulator, { appId: 7 })
       expect(yield* Effect.flip(tokens.get)).toMatchObject({
         _tag: "AuthenticationFailed",
-        reason: "Integration not found"
+        detail: "Integration not found"
       })
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 

@@ -124,11 +124,14 @@ describe("Llm against the OpenAI emulator", () => {
         const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-test" })
         const llm = yield* client(emulator)
         const long = yield* Effect.flip(llm.create({ messages: [{ role: "user", content: "word ".repeat(120_000) }] }))
-        expect(long).toMatchObject({ _tag: "InvalidRequest", status: 400, code: "context_length_exceeded" })
+        expect(long).toMatchObject({ _tag: "BadRequest", status: 400, code: "context_length_exceeded" })
         const wrongKey = yield* client(emulator, { apiKey: Redacted.make("sk-wrong-wrong-wrong") })
         expect(yield* Effect.flip(wrongKey.create(hello))).toMatchObject({
           _tag: "AuthenticationFailed",
+          service: "llm",
+          endpoint: "POST /chat/completions",
           status: 401,
+          credential: "api-key",
           code: "invalid_api_key"
         })
         const missing = yield* Effect.flip(llm.create({ ...hello, model: "gpt-0" }))
@@ -137,7 +140,13 @@ describe("Llm against the OpenAI emulator", () => {
         expect((yield* emulator.stats).requests).toBe(3)
 
         const local = yield* Effect.flip(llm.create({ ...hello, temperature: 9 }))
-        expect(local).toMatchObject({ _tag: "InvalidRequest", status: 0, type: "local_validation" })
+        expect(local).toMatchObject({
+          _tag: "InvalidInput",
+          service: "llm",
+          operation: "create",
+          field: "temperature",
+          value: "9"
+        })
         expect(local.message).toContain("temperature")
         expect((yield* emulator.stats).requests).toBe(3)
       })
@@ -248,8 +257,9 @@ describe("Llm against the OpenAI emulator", () => {
       const error = yield* Effect.flip(
         Stream.runForEach(llm.stream(hello), (chunk) => Effect.sync(() => seen.push(chunk.id)))
       )
-      expect(error).toMatchObject({ _tag: "StreamFailed", service: "llm", status: 200 })
+      expect(error).toMatchObject({ _tag: "StreamFailed", service: "llm", endpoint: "POST /chat/completions" })
       expect(seen.length).toBeGreaterThan(0)
+      expect((error as { chunks?: number }).chunks).toBe(seen.length)
       expect((yield* emulator.stats).requests).toBe(1)
     }))
 
@@ -310,7 +320,7 @@ describe("Llm against Ollama's /v1", () => {
           status: 404
         })
         expect(yield* Effect.flip(Stream.runDrain(llm.stream(hello)))).toMatchObject({
-          _tag: "InvalidRequest",
+          _tag: "BadRequest",
           status: 400
         })
       })

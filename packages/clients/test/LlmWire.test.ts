@@ -58,7 +58,7 @@ describe("Llm classification of refusals", () => {
     const tags = [400, 401, 403, 404, 422].map((status) =>
       Option.getOrThrow(classified(status, {}, envelope("no", "invalid_request_error", null))!)._tag
     )
-    expect(tags).toEqual(["InvalidRequest", "AuthenticationFailed", "PermissionDenied", "NotFound", "InvalidRequest"])
+    expect(tags).toEqual(["BadRequest", "AuthenticationFailed", "PermissionDenied", "NotFound", "BadRequest"])
     const plain = Option.getOrThrow(classified(404, {}, "404 page not found")!)
     expect(plain.detail).toBe("404 page not found")
     expect((plain as { type?: string }).type).toBeUndefined()

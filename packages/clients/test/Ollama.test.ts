@@ -124,25 +124,27 @@ describe("Ollama against its emulator", () => {
       expect((yield* emulator.stats).requests).toBe(2)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
-  it.live("a 400 is InvalidRequest with Ollama's text, at once; a bad request is refused before sending", () =>
+  it.live("a 400 is RequestRefused with Ollama's text, at once; a bad request is refused before sending", () =>
     Effect.gen(function*() {
       const emulator = yield* OllamaEmulator.make()
       const ollama = yield* client(emulator)
       const refused = yield* Effect.flip(ollama.generate({ model, prompt: "Hi", raw: true, system: "be brief" }))
       expect(refused).toMatchObject({
-        _tag: "InvalidRequest",
+        _tag: "RequestRefused",
         status: 400,
         detail: "raw mode does not support template, system, or context"
       })
       const local = yield* Effect.flip(ollama.generate({ model, prompt: "Hi", top_logprobs: 21 }))
       expect(fields(local)).toMatchObject({
-        _tag: "InvalidRequest",
-        endpoint: "POST /api/generate",
-        detail: "top_logprobs: Expected a number between 0 and 20, actual 21"
+        _tag: "InvalidInput",
+        service: "ollama",
+        operation: "generate",
+        field: "top_logprobs",
+        value: "21",
+        reason: "Expected a number between 0 and 20, actual 21"
       })
-      expect((local as { status?: number }).status).toBeUndefined()
       const empty = yield* Effect.flip(ollama.chat({ model: "", messages: [] }))
-      expect(fields(empty)).toMatchObject({ _tag: "InvalidRequest" })
+      expect(fields(empty)).toMatchObject({ _tag: "InvalidInput", operation: "chat", field: "model", value: "\"\"" })
       expect(empty.message).toContain("model must be a non-empty name")
       expect((yield* emulator.stats).requests).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))

@@ -54,6 +54,7 @@ describe("Ollama NDJSON streams", () => {
       expect(result._tag).toBe("Left")
       expect(result._tag === "Left" && fields(result.left)).toEqual({
         _tag: "StreamFailed",
+        service: "ollama",
         model: "llama3.2:3b",
         endpoint: "POST /api/generate",
         chunks: 2,

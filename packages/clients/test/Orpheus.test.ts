@@ -2,6 +2,7 @@ import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
 import { FetchHttpClient, HttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, FastCheck } from "effect"
+import * as ClientErrors from "../src/ClientErrors.js"
 import * as Orpheus from "../src/Orpheus.js"
 
 const fastRetry = { base: "10 millis", maxDelay: "20 millis" } as const
@@ -129,8 +130,10 @@ describe("Orpheus", () => {
       ]
       for (const [call, field] of cases) {
         const error = yield* Effect.flip(call)
-        expect(error._tag, field).toBe("InvalidRequest")
-        expect((error as Orpheus.InvalidRequest).field).toBe(field)
+        expect(error._tag, field).toBe("InvalidInput")
+        expect(error).toBeInstanceOf(ClientErrors.InvalidInput)
+        expect((error as ClientErrors.InvalidInput).field).toBe(field)
+        expect((error as ClientErrors.InvalidInput).service).toMatch(/^orpheus-/)
         expect(error.message).toContain(field)
       }
       expect((yield* server.stats).requests).toBe(0)
@@ -155,7 +158,7 @@ describe("Orpheus", () => {
           expect(result._tag, id).toBe("Right")
           accepted++
         } else {
-          expect(result._tag === "Left" && result.left._tag, id).toBe("InvalidRequest")
+          expect(result._tag === "Left" && result.left._tag, id).toBe("InvalidInput")
         }
       }
       expect(accepted).toBeGreaterThan(10)
@@ -338,6 +341,23 @@ describe("Orpheus", () => {
         const { orpheus } = yield* setup({ faults: "slow-body=100ms" })
         const result = yield* orpheus.generate({ maxTokens: 8 })
         expect(result.variations).toHaveLength(1)
+      }))
+
+    it.scopedLive("the body is read inside the attempt: a stalled body is an attempt timeout, retried", () =>
+      Effect.gen(function*() {
+        const policy = { attemptTimeout: "150 millis", retry: { maxAttempts: 2 } } as const
+        // the first answer's body trickles past the attempt timeout; the retry's comes at once
+        const { orpheus, server } = yield* setup({ faults: "slow-body=600ms@0ms-100ms" }, { policy })
+        const result = yield* orpheus.generate({ maxTokens: 8, clientJobId: "stalled" })
+        expect(result.variations).toHaveLength(1)
+        expect((yield* server.stats).requests).toBe(2)
+        // always stalled: the attempts run out long before the 15 minute deadline
+        const stalled = yield* setup({ faults: "slow-body=600ms" }, { policy })
+        const start = yield* Clock.currentTimeMillis
+        const error = yield* Effect.flip(stalled.orpheus.generate({ maxTokens: 8 }))
+        expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 2, lastError: { _tag: "AttemptTimedOut" } })
+        expect((yield* Clock.currentTimeMillis) - start).toBeLessThan(600)
+        expect((yield* stalled.server.stats).requests).toBe(2)
       }))
 
     it.scopedLive("a server that is not running is a ConnectionFailed naming the port", () =>

@@ -7,11 +7,13 @@
  * shared by every request through that client, so build it once per service
  * (in a Layer, or at the start of the program) and pass it around.
  *
- * Per request: an idempotency key (`Idempotency-Key` header) or a
- * `client_job_id` (JSON body field), a timeout for each attempt, and a request
- * id sent as `x-request-id` and put in every log line and the span.
- * Non-idempotent requests (POST, PATCH) without a key are not retried after
- * an ambiguous failure, one after which the server may have acted on them.
+ * Per request: an idempotency key (`Idempotency-Key` header), a
+ * `client_job_id` (JSON body field) or the caller's word that the request is
+ * safe to repeat (`idempotent`), a timeout for each attempt, and a request id
+ * sent as `x-request-id` and put in every log line and the span.
+ * Non-idempotent requests (POST, PATCH) with none of the three are not
+ * retried after an ambiguous failure, one after which the server may have
+ * acted on them.
  *
  * @since 0.1.0
  */
@@ -70,6 +72,14 @@ export interface RequestOptions {
    * idempotency key.
    */
   readonly clientJobId?: string | undefined
+  /**
+   * `true`: the caller declares the request safe to repeat whatever its
+   * method (a POST that only computes, such as a generation or a search), so
+   * it is retried after an ambiguous failure like a GET, without sending
+   * anything more. `false` or absent: the method, the key and the job id
+   * decide.
+   */
+  readonly idempotent?: boolean | undefined
   /** The timeout of each attempt of this request, instead of the policy's `attemptTimeout`. */
   readonly timeout?: Duration.DurationInput | undefined
   /**
@@ -257,7 +267,10 @@ export const make = <E = never>(
       requestOptions: RequestOptions = {}
     ): Effect.Effect<HttpClientResponse.HttpClientResponse, Failure<E>> =>
       Effect.gen(function*() {
-        const { clientJobId, idempotencyKey, timeout } = requestOptions
+        const { clientJobId, idempotencyKey, idempotent, timeout } = requestOptions
+        if (idempotent !== undefined && typeof idempotent !== "boolean") {
+          return yield* invalid("idempotent", idempotent, "a boolean")
+        }
         let prepared = request
         if (idempotencyKey !== undefined) {
           if (typeof idempotencyKey !== "string" || idempotencyKey === "") {
@@ -273,7 +286,7 @@ export const make = <E = never>(
         }
         const requestId = requestOptions.requestId ?? prepared.headers[headerNames.requestId] ?? (yield* hex32)
         prepared = HttpClientRequest.setHeader(prepared, headerNames.requestId, requestId)
-        const keyed = idempotentMethods.has(prepared.method) || clientJobId !== undefined ||
+        const keyed = idempotent === true || idempotentMethods.has(prepared.method) || clientJobId !== undefined ||
           prepared.headers[headerNames.idempotencyKey] !== undefined
         let protect = keyed ? keyedProtect : unkeyedProtect
         if (timeout !== undefined) {

@@ -97,6 +97,27 @@ describe("ResilientClient", () => {
       expect(server.requests().map((seen) => seen.body)).toEqual(["{\"prompt\":\"a\"}", "{\"prompt\":\"a\"}"])
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
+  it.live("a POST declared idempotent is retried after a reset and a 500, with nothing added to it", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* setup((call) =>
+        call === 1 || call === 4 ? { status: 0, reset: true } : call === 2 ? { status: 500 } : { status: 200 }
+      )
+      const post = HttpClientRequest.post(server.url).pipe(HttpClientRequest.bodyUnsafeJson({ prompt: "a" }))
+      const response = yield* client.execute(post, { idempotent: true })
+      expect(response.status).toBe(200)
+      expect(server.calls()).toBe(3)
+      expect(server.requests().map((seen) => seen.headers["idempotency-key"])).toEqual([
+        undefined,
+        undefined,
+        undefined
+      ])
+      expect(server.requests().map((seen) => seen.body)).toEqual(Array(3).fill("{\"prompt\":\"a\"}"))
+      // false leaves the rule to the method: the same POST is not retried after the reset
+      const refused = yield* Effect.flip(client.execute(post, { idempotent: false }))
+      expect(refused).toMatchObject({ _tag: "ConnectionFailed" })
+      expect(server.calls()).toBe(4)
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
   it.live("a POST with a client_job_id is retried after a reset, the id in the body every time", () =>
     Effect.gen(function*() {
       const { client, server } = yield* setup((call) => (call === 1 ? { status: 0, reset: true } : { status: 200 }))
@@ -216,6 +237,9 @@ describe("ResilientClient", () => {
       expect(yield* Effect.flip(client.execute(request, { timeout: -1 }))).toMatchObject({ field: "timeout" })
       expect(yield* Effect.flip(client.execute(request, { idempotencyKey: "" }))).toMatchObject({
         field: "idempotencyKey"
+      })
+      expect(yield* Effect.flip(client.execute(request, { idempotent: "yes" as unknown as boolean }))).toMatchObject({
+        field: "idempotent"
       })
     }).pipe(Effect.provide(FetchHttpClient.layer)))
 

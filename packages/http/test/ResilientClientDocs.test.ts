@@ -50,6 +50,25 @@ describe("docs/http.md: resilient client", () => {
       expect(server.requests().map((seen) => JSON.parse(seen.body).client_job_id)).toEqual([jobId, jobId])
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
+  it.live("a POST declared idempotent", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((call) => (call === 1 ? { status: 0, reset: true } : { status: 200 }))
+      const url = server.url
+      const ollama = yield* ResilientClient.make({ service: "ollama", policy: { retry: { base: "1 millis" } } })
+      const response = yield* (
+        // #region resilient-idempotent
+        ollama.execute(
+          HttpClientRequest.post(`${url}/api/generate`).pipe(HttpClientRequest.bodyUnsafeJson({ model: "llama3.2" })),
+          { idempotent: true }
+        )
+        // retried after the reset, with no Idempotency-Key header: a generation is safe to repeat
+        // #endregion resilient-idempotent
+      )
+      expect(response.status).toBe(200)
+      expect(server.calls()).toBe(2)
+      expect(server.requests().map((seen) => seen.headers["idempotency-key"])).toEqual([undefined, undefined])
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
   it.live("an unkeyed POST", () =>
     Effect.gen(function*() {
       const server = yield* serve(() => ({ status: 0, reset: true }))

@@ -16,18 +16,28 @@ import type * as Redacted from "effect/Redacted"
 /** The policy options of a client, without its service name. */
 export type PolicyOptions = Omit<Policy.Options, "service">
 
-const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
+/** A variable that may be unset (`undefined` then). */
+export const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
   Config.map(Config.option(config), Option.getOrUndefined)
 
 const units = /^(\d+(?:\.\d+)?)\s*(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$/
 
+/**
+ * A non-negative duration written as a number and a unit ("30 seconds",
+ * "500 millis"), or `undefined`: the one reading of every duration variable,
+ * and of the durations inside a list variable.
+ */
+export const parseDuration = (text: string): Duration.Duration | undefined => {
+  const match = units.exec(text.trim())
+  return match === null ? undefined : Option.getOrUndefined(Duration.decodeUnknown(`${match[1]} ${match[2]}`))
+}
+
 /** A non-negative duration such as "30 seconds" or "500 millis". */
 export const duration = (name: string): Config.Config<Duration.Duration> =>
   Config.mapOrFail(Config.string(name), (text) => {
-    const match = units.exec(text.trim())
-    const decoded = match === null ? Option.none() : Duration.decodeUnknown(`${match[1]} ${match[2]}`)
-    return Option.isSome(decoded)
-      ? Either.right(decoded.value)
+    const decoded = parseDuration(text)
+    return decoded !== undefined
+      ? Either.right(decoded)
       : Either.left(
         ConfigError.InvalidData([], `Expected a duration such as "30 seconds" or "500 millis", got "${text}"`)
       )

@@ -5,16 +5,20 @@
  * a credential into the error.
  */
 import * as Errors from "@bulwark/core/Errors"
+import type * as Policy from "@bulwark/core/Policy"
+import * as ResilientClient from "@bulwark/http/ResilientClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { MalformedResponse } from "../ClientErrors.js"
+import { AuthenticationFailed, type InvalidInput, MalformedResponse } from "../ClientErrors.js"
 import * as GitHubEndpoint from "../GitHubEndpoint.js"
-import { AuthenticationFailed, InvalidRequest } from "../GitHubErrors.js"
+import type { PolicyOptions } from "./config.js"
 import * as decode from "./decode.js"
+import * as Options_ from "./options.js"
 
 /** GitHub's recommended headers (a request without `User-Agent` is refused with 403). */
 export const headers = (userAgent: string) => ({
@@ -48,18 +52,21 @@ const messageOf = (excerpt: string): string => {
  */
 export const classify = (
   service: string,
-  credential: AuthenticationFailed["credential"],
+  credential: "app-jwt" | "installation-token",
   secondaryWait: Duration.Duration
 ) =>
 (response: HttpClientResponse.HttpClientResponse, excerpt: string): Option.Option<Classified> | undefined => {
   const requestId = response.headers["x-github-request-id"]
   if (response.status === 401) {
+    const { method, url } = response.request
     return Option.some(
       new AuthenticationFailed({
         service,
+        // the path as sent: one client serves every endpoint, and the path holds no credential
+        endpoint: `${method} ${URL.canParse(url) ? new URL(url).pathname : url}`,
         status: 401,
         credential,
-        reason: messageOf(excerpt),
+        detail: messageOf(excerpt),
         ...(requestId === undefined ? {} : { requestId })
       })
     )
@@ -103,10 +110,9 @@ export const build = <P, B, A>(
   apiUrl: string,
   service: string,
   userAgent: string
-): Either.Either<HttpClientRequest.HttpClientRequest, InvalidRequest> =>
+): Either.Either<HttpClientRequest.HttpClientRequest, InvalidInput> =>
   Either.map(
-    Either.mapLeft(GitHubEndpoint.encode(endpoint, input), (reason) =>
-      new InvalidRequest({ service, endpoint: GitHubEndpoint.describe(endpoint), reason })),
+    GitHubEndpoint.encode(endpoint, input, service),
     ({ body, path, query }) => {
       let request = HttpClientRequest.make(endpoint.method)(`${apiUrl}${path}`).pipe(
         HttpClientRequest.setHeaders(headers(userAgent)),
@@ -118,3 +124,52 @@ export const build = <P, B, A>(
       return request
     }
   )
+
+/** The options the GitHub client and the token provider share. */
+export interface Settings {
+  readonly apiUrl?: string | undefined
+  readonly userAgent?: string | undefined
+  readonly secondaryRateLimitWait?: Duration.DurationInput | undefined
+  readonly policy?: PolicyOptions | Policy.Policy | false | undefined
+  readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+}
+
+/**
+ * Checks the shared options over `defaults` and builds the resilient client
+ * of `service` over the `HttpClient` in context (transformed, then the
+ * policy), classifying a 401 as a refusal of `credential`.
+ */
+export const setup = (
+  invalid: ReturnType<typeof Options_.invalid>,
+  service: string,
+  defaults: {
+    readonly apiUrl: string
+    readonly userAgent: string
+    readonly secondaryRateLimitWait: Duration.DurationInput
+    readonly policy: PolicyOptions
+  },
+  options: Settings,
+  credential: "app-jwt" | "installation-token"
+) =>
+  Effect.gen(function*() {
+    const rawUrl = options.apiUrl ?? defaults.apiUrl
+    const apiUrl = Options_.httpUrl(rawUrl)
+    if (apiUrl === undefined) return yield* invalid("apiUrl", rawUrl, "an http(s) URL")
+    const userAgent = options.userAgent ?? defaults.userAgent
+    if (typeof userAgent !== "string" || userAgent.trim() === "") {
+      return yield* invalid("userAgent", userAgent, "a non-empty string")
+    }
+    const secondaryWait = yield* Options_.finiteDuration(
+      invalid,
+      "secondaryRateLimitWait",
+      options.secondaryRateLimitWait ?? defaults.secondaryRateLimitWait
+    )
+    const policy = yield* Options_.policy(service, defaults.policy, options.policy)
+    const transport = (options.transformClient ?? ((client) => client))(yield* HttpClient.HttpClient)
+    const client = yield* ResilientClient.make({
+      service,
+      policy,
+      classify: { classify: classify(service, credential, secondaryWait) }
+    }).pipe(Effect.provideService(HttpClient.HttpClient, transport))
+    return { apiUrl, userAgent, policy, client }
+  })

@@ -5,6 +5,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { AuthenticationFailed } from "../ClientErrors.js"
 import * as LlmErrors from "../LlmErrors.js"
 import { ErrorEnvelope } from "../LlmSchema.js"
 
@@ -76,7 +77,7 @@ export type Classified = LlmErrors.LlmRefusal | Errors.RateLimited
  * the body or the bucket's reset. Anything else falls back to the defaults
  * (`undefined`).
  */
-export const classify = (service: string) =>
+export const classify = (service: string, endpoint = "POST /chat/completions") =>
 (
   response: HttpClientResponse.HttpClientResponse,
   excerpt: string
@@ -84,13 +85,24 @@ export const classify = (service: string) =>
   const { headers, status } = response
   const requestId = headers["x-request-id"]
   const body = said(excerpt)
-  const fields = { service, status, ...body, ...(requestId === undefined ? {} : { requestId }) }
+  const id = requestId === undefined ? {} : { requestId }
+  const fields = { service, status, ...body, ...id }
   switch (status) {
     case 400:
     case 422:
-      return Option.some(new LlmErrors.InvalidRequest(fields))
+      return Option.some(new LlmErrors.BadRequest(fields))
     case 401:
-      return Option.some(new LlmErrors.AuthenticationFailed(fields))
+      return Option.some(
+        new AuthenticationFailed({
+          service,
+          endpoint,
+          status,
+          detail: body.detail,
+          credential: "api-key",
+          ...(body.code === undefined ? {} : { code: body.code }),
+          ...id
+        })
+      )
     case 403:
       return Option.some(new LlmErrors.PermissionDenied(fields))
     case 404:

@@ -2,8 +2,7 @@ import * as Errors from "@bulwark/core/Errors"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { MalformedResponse } from "../ClientErrors.js"
-import * as LlmErrors from "../LlmErrors.js"
+import { MalformedResponse, StreamFailed } from "../ClientErrors.js"
 import * as LlmSchema from "../LlmSchema.js"
 import * as decode from "./decode.js"
 import { said } from "./llmClassify.js"
@@ -14,7 +13,7 @@ const done = "[DONE]"
 /**
  * The decoded chunks of a streamed completion, until `data: [DONE]`. An error
  * event (`event: error`, or a payload with an `error` key) is
- * {@link LlmErrors.StreamFailed}; a body that is not an event stream, a chunk
+ * `StreamFailed`; a body that is not an event stream, a chunk
  * that is not one and a stream that ends without `[DONE]` (cut off) are
  * `MalformedResponse`; a connection lost mid-stream is `ConnectionFailed`.
  */
@@ -23,7 +22,7 @@ export const chunks = (
   origin: decode.Origin
 ): Stream.Stream<
   LlmSchema.ChatCompletionChunk,
-  MalformedResponse | LlmErrors.StreamFailed | Errors.ConnectionFailed
+  MalformedResponse | StreamFailed | Errors.ConnectionFailed
 > => {
   const { status } = response
   const where = { ...origin, status }
@@ -44,16 +43,20 @@ export const chunks = (
   }
   const chunk = decode.value(LlmSchema.ChatCompletionChunk, where)
   const parse = decode.text(LlmSchema.ChatCompletionChunk, where)
-  const failed = (data: string) =>
-    new LlmErrors.StreamFailed({
-      service: origin.service,
-      status,
-      ...said(data),
+  let received = 0
+  const failed = (data: string) => {
+    const { code, detail } = said(data)
+    return new StreamFailed({
+      ...origin,
+      detail,
+      chunks: received,
+      ...(code === undefined ? {} : { code }),
       ...(requestId === undefined ? {} : { requestId })
     })
+  }
   const event = (
     sse: Sse.Event
-  ): Effect.Effect<LlmSchema.ChatCompletionChunk, MalformedResponse | LlmErrors.StreamFailed> => {
+  ): Effect.Effect<LlmSchema.ChatCompletionChunk, MalformedResponse | StreamFailed> => {
     if (sse.event === "error") return Effect.fail(failed(sse.data))
     let json: unknown
     try {
@@ -62,10 +65,14 @@ export const chunks = (
       return parse(sse.data)
     }
     if (typeof json === "object" && json !== null && "error" in json) return Effect.fail(failed(sse.data))
-    return chunk(json, sse.data)
+    return Effect.tap(chunk(json, sse.data), () =>
+      Effect.sync(() => {
+        received++
+      }))
   }
   return Stream.suspend(() => {
     let finished = false
+    received = 0
     return Sse.events(
       Stream.mapError(response.stream, (error) =>
         new Errors.ConnectionFailed({

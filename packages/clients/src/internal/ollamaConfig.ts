@@ -7,7 +7,7 @@
 import type * as Policy from "@bulwark/core/Policy"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ClientConfig from "./config.js"
@@ -50,7 +50,7 @@ const modelTimeouts = Config.withDefault(
       for (const pair of text.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
         const at = pair.lastIndexOf("=")
         const name = at === -1 ? "" : pair.slice(0, at).trim()
-        const parsed = at === -1 ? undefined : readDuration(pair.slice(at + 1))
+        const parsed = at === -1 ? undefined : ClientConfig.parseDuration(pair.slice(at + 1))
         if (name === "" || parsed === undefined) {
           return Either.left(
             ConfigError.InvalidData(
@@ -66,14 +66,6 @@ const modelTimeouts = Config.withDefault(
   ),
   {}
 )
-
-// as config.ts reads a duration, for a value inside a list
-const units = /^(\d+(?:\.\d+)?)\s*(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$/
-
-const readDuration = (text: string): Duration.Duration | undefined => {
-  const match = units.exec(text.trim())
-  return match === null ? undefined : Option.getOrUndefined(Duration.decodeUnknown(`${match[1]} ${match[2]}`))
-}
 
 const breakerSet = Config.map(
   Config.all([

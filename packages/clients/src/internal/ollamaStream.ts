@@ -10,8 +10,8 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { MalformedResponse } from "../ClientErrors.js"
-import { StreamFailed, StreamTruncated } from "../OllamaErrors.js"
+import { MalformedResponse, StreamFailed } from "../ClientErrors.js"
+import { StreamTruncated } from "../OllamaErrors.js"
 import { ErrorLine } from "../OllamaSchema.js"
 import * as Decode from "./decode.js"
 import { frames } from "./ollamaNdjson.js"
@@ -55,7 +55,7 @@ export const chunks = <A extends { readonly done: boolean }, I>(
         }),
         (input): Effect.Effect<A, MalformedResponse | StreamFailed> =>
           isErrorLine(input)
-            ? Effect.fail(new StreamFailed({ model, endpoint, chunks: received, detail: input.error }))
+            ? Effect.fail(new StreamFailed({ service, endpoint, model, chunks: received, detail: input.error }))
             : decode(input, raw)
       )
     const contentType = (response.headers["content-type"] ?? "").toLowerCase()
