@@ -16,70 +16,25 @@
  *
  * @since 0.1.0
  */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
+import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
+import * as MemoryStore from "./internal/memoryStore.js"
+import * as SqliteStore from "./internal/sqliteStore.js"
 import type { DedupeMode, JobFilter, JobId, JobRecord, NewJob, Page, PageRequest, StoredError } from "./Job.js"
+import { DuplicateJob, JobNotFound, LeaseLost, StoreFailure } from "./JobErrors.js"
 
 /**
- * The store itself failed (the disk, the database, a corrupt row).
+ * The store's failures (defined in `JobErrors`).
  *
  * @since 0.1.0
  * @category Errors
  */
-export class StoreFailure extends Schema.TaggedError<StoreFailure>()("StoreFailure", {
-  operation: Schema.String,
-  reason: Schema.String
-}) {
-  override get message() {
-    return `job store failed in ${this.operation}: ${this.reason}`
-  }
-}
-
-/**
- * @since 0.1.0
- * @category Errors
- */
-export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", {
-  id: Schema.String
-}) {
-  override get message() {
-    return `Job not found: ${this.id}`
-  }
-}
-
-/**
- * A submission whose dedupe key belongs to a job that is not final, in mode `reject`.
- *
- * @since 0.1.0
- * @category Errors
- */
-export class DuplicateJob extends Schema.TaggedError<DuplicateJob>()("DuplicateJob", {
-  dedupeKey: Schema.String,
-  existing: Schema.String
-}) {
-  override get message() {
-    return `a job with dedupe key ${this.dedupeKey} is already ${this.existing}`
-  }
-}
-
-/**
- * The caller no longer holds the job's lease (it expired and another worker
- * claimed the job, or the job was cancelled): what it wanted to write is
- * refused.
- *
- * @since 0.1.0
- * @category Errors
- */
-export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
-  id: Schema.String,
-  operation: Schema.String
-}) {
-  override get message() {
-    return `lease of job ${this.id} lost before ${this.operation}`
-  }
-}
+export { DuplicateJob, JobNotFound, LeaseLost, StoreFailure }
 
 /**
  * What to do with a job whose attempt failed.
@@ -202,3 +157,64 @@ export interface Service {
  * @category Tags
  */
 export class JobStore extends Context.Tag("@bulwark/jobs/JobStore")<JobStore, Service>() {}
+
+/**
+ * An in-memory store, for tests and ephemeral use: atomic operations in one
+ * synchronous section each, due jobs indexed per queue (a claim never scans
+ * the whole store). Nothing survives the process.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeMemory: Effect.Effect<Service> = MemoryStore.make
+
+/**
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerMemory: Layer.Layer<JobStore> = Layer.effect(JobStore, makeMemory)
+
+/**
+ * The SQLite store on the `SqlClient` in context (a SQLite database you
+ * already open, e.g. shared with your own tables): migrates its schema
+ * (tables `bulwark_jobs`, `bulwark_jobs_meta`, `bulwark_jobs_migrations`),
+ * then serves. Sets `busy_timeout` and `synchronous = NORMAL` on the
+ * connection.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeSqlite: Effect.Effect<Service, StoreFailure, SqlClient.SqlClient> = SqliteStore.make()
+
+/**
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerSqliteClient: Layer.Layer<JobStore, StoreFailure, SqlClient.SqlClient> = Layer.effect(
+  JobStore,
+  makeSqlite
+)
+
+/**
+ * The embedded default: one SQLite file in WAL mode that survives a crash
+ * (a worker killed mid-job leaves a lease that expires; the job runs again).
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerSqlite = (options: { readonly filename: string }): Layer.Layer<JobStore, StoreFailure> =>
+  layerSqliteClient.pipe(
+    Layer.provide(SqliteClient.layer({ filename: options.filename })),
+    // better-sqlite3 throws when it cannot open the file (a defect in
+    // SqliteClient); the caller should see which step failed, typed.
+    Layer.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
+      const error = Cause.squash(cause)
+      return Layer.fail(
+        error instanceof StoreFailure ? error : new StoreFailure({
+          operation: "open",
+          reason: `${options.filename}: ${error instanceof Error ? error.message : String(error)}`
+        })
+      )
+    })
+  )
