@@ -32,6 +32,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Schema from "effect/Schema"
 import type { JobId } from "./Job.js"
+import type { LeaseLost, StoreFailure } from "./JobErrors.js"
 
 /**
  * @since 0.1.0
@@ -283,6 +284,10 @@ export interface Current {
   readonly maxAttempts: number
   /** Stores progress (any JSON value) with the job; watchers see it in `status`, `poll` and events. */
   readonly reportProgress: (progress: unknown) => Effect.Effect<void>
+  /** Workflow steps completed by earlier attempts, encoded, by name (what `Workflow.step` resumes from). */
+  readonly steps: Readonly<Record<string, unknown>>
+  /** Stores a workflow step's encoded result with the job, under this attempt's lease. */
+  readonly saveStep: (name: string, value: unknown) => Effect.Effect<void, LeaseLost | StoreFailure>
 }
 
 /**

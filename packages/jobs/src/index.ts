@@ -22,3 +22,7 @@ export * as JobSupervisor from "./JobSupervisor.js"
  * @since 0.1.0
  */
 export * as JobType from "./JobType.js"
+/**
+ * @since 0.1.0
+ */
+export * as Workflow from "./Workflow.js"

@@ -155,7 +155,9 @@ export const make = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>)
       wake,
       wakeIn: (queue, millis) =>
         queues.has(queue) && !closing
-          ? Effect.asVoid(Effect.forkIn(Effect.zipRight(Effect.sleep(millis), wake), scope))
+          // Forked from an attempt's uninterruptible settling: without `interruptible`
+          // the timer would inherit that, and shutdown would wait for it.
+          ? Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.sleep(millis), wake)), scope))
           : Effect.void
     }
     const links = shared.links

@@ -54,7 +54,10 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
         Effect.flatMap((now) => store.progress(id, token, progress, now)),
         Effect.zipRight(PubSub.publish(shared.events, JobEvent.Progress({ id, type: type.name, progress }))),
         Effect.catchAll((error) => Effect.logDebug(`Progress of job ${id} dropped: ${error.message}`))
-      )
+      ),
+    steps: record.steps,
+    saveStep: (name, value) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => store.saveStep(id, token, name, value, now))
   }
 
   const handler = (payload: unknown) => {
