@@ -22,6 +22,7 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as MemoryStore from "./internal/memoryStore.js"
 import * as SqliteStore from "./internal/sqliteStore.js"
@@ -175,22 +176,27 @@ export const makeMemory: Effect.Effect<Service> = MemoryStore.make
 export const layerMemory: Layer.Layer<JobStore> = Layer.effect(JobStore, makeMemory)
 
 /**
- * The SQLite store on the `SqlClient` in context (a SQLite database you
- * already open, e.g. shared with your own tables): migrates its schema
- * (tables `bulwark_jobs`, `bulwark_jobs_meta`, `bulwark_jobs_migrations`),
- * then serves. Sets `busy_timeout` and `synchronous = NORMAL` on the
- * connection.
+ * The SQLite store on the `SqlClient` in context (an @effect/sql-sqlite-node
+ * client on a file you already open, e.g. shared with your own tables):
+ * migrates its schema through it (tables `bulwark_jobs`, `bulwark_jobs_meta`,
+ * `bulwark_jobs_migrations`), then serves on a better-sqlite3 connection of
+ * its own to the same file (WAL, `synchronous = NORMAL`), closed with the
+ * scope: each operation is one synchronous transaction on prepared
+ * statements, several times faster than a statement at a time through
+ * `SqlClient`. A lock held by another connection is waited for (up to 5 s)
+ * without blocking the event loop.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const makeSqlite: Effect.Effect<Service, StoreFailure, SqlClient.SqlClient> = SqliteStore.make()
+export const makeSqlite: Effect.Effect<Service, StoreFailure, SqlClient.SqlClient | Scope.Scope> = SqliteStore
+  .make()
 
 /**
  * @since 0.1.0
  * @category Layers
  */
-export const layerSqliteClient: Layer.Layer<JobStore, StoreFailure, SqlClient.SqlClient> = Layer.effect(
+export const layerSqliteClient: Layer.Layer<JobStore, StoreFailure, SqlClient.SqlClient> = Layer.scoped(
   JobStore,
   makeSqlite
 )
