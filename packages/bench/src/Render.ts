@@ -62,7 +62,7 @@ export const method = (report: AnyReport): string => {
   if (report.kind === "simulation") {
     return report.clock === "virtual"
       ? "one deterministic run in virtual time (the numbers do not depend on the machine)"
-      : "one run in real time over loopback (the numbers depend on the machine and vary a little between runs)"
+      : "one run in real time (the numbers depend on the machine and vary between runs)"
   }
   const { samples, targetSampleMillis, warmupRounds } = report.settings
   return `${samples} interleaved samples of ~${targetSampleMillis} ms per peer after ${warmupRounds} warm-up rounds`

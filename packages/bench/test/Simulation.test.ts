@@ -113,7 +113,7 @@ describe("Simulation", () => {
     it("says when the run was in real time, whose numbers depend on the machine", async () => {
       const real = await Sim.simulate({ ...simulation(), clock: "real" }, machine)
       expect(Render.method(real)).toBe(
-        "one run in real time over loopback (the numbers depend on the machine and vary a little between runs)"
+        "one run in real time (the numbers depend on the machine and vary between runs)"
       )
     })
 

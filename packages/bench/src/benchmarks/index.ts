@@ -5,6 +5,7 @@ import type { Benchmark } from "../Harness.js"
 import type { Simulation } from "../Simulation.js"
 import { benchmark as contention } from "./contention.js"
 import { benchmark as http } from "./http.js"
+import { benchmark as jobs } from "./jobs.js"
 import { benchmark as policy } from "./policy.js"
 import { benchmark as policyAnatomy } from "./policyAnatomy.js"
 import { benchmark as retry } from "./retry.js"
@@ -18,5 +19,6 @@ export const all: ReadonlyArray<Benchmark | Simulation> = [
   policyAnatomy,
   http,
   storm,
-  contention
+  contention,
+  jobs
 ]
