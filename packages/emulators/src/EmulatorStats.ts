@@ -50,6 +50,11 @@ export interface EmulatorStats {
   readonly busy: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   readonly clientJobId: (id: string) => Effect.Effect<void>
   readonly snapshot: Effect.Effect<Snapshot>
+  /**
+   * Starts the counters over. What is in flight carries over from the reset
+   * instant: those requests count as requests and as the concurrency seen,
+   * and a busy slot's time counts from the reset on.
+   */
   readonly reset: Effect.Effect<void>
 }
 
@@ -62,7 +67,6 @@ interface Counters {
   inFlight: number
   maxConcurrency: number
   busyMillis: number
-  busySince: Array<number>
   firstAt: number | undefined
   lastAt: number | undefined
   clientJobIds: Set<string>
@@ -76,7 +80,6 @@ const fresh = (): Counters => ({
   inFlight: 0,
   maxConcurrency: 0,
   busyMillis: 0,
-  busySince: [],
   firstAt: undefined,
   lastAt: undefined,
   clientJobIds: new Set(),
@@ -99,6 +102,8 @@ export const make = (options: { readonly service: string; readonly capacity?: nu
   Effect.sync((): EmulatorStats => {
     const capacity = options.capacity ?? 1
     let counters = fresh()
+    /** Slots busy right now, each with the instant its busy time counts from. */
+    const busySlots = new Set<{ since: number }>()
     const now = Clock.currentTimeMillis
     const begin = Effect.flatMap(now, (at) =>
       Effect.sync(() => {
@@ -118,15 +123,19 @@ export const make = (options: { readonly service: string; readonly capacity?: nu
       fault: (kind) => Effect.sync(() => bump(counters.faults, kind)),
       busy: (self) =>
         Effect.acquireUseRelease(
-          Effect.flatMap(now, (at) => Effect.sync(() => (counters.busySince.push(at), counters))),
+          Effect.flatMap(now, (at) =>
+            Effect.sync(() => {
+              const slot = { since: at }
+              busySlots.add(slot)
+              return slot
+            })),
           () => self,
-          (owner) =>
+          (slot) =>
             Effect.flatMap(now, (at) =>
               Effect.sync(() => {
-                // a reset while busy must not credit the new counters with old work
-                if (owner !== counters) return
-                const since = owner.busySince.shift()
-                if (since !== undefined) owner.busyMillis += at - since
+                busySlots.delete(slot)
+                // `since` is the reset instant for a slot that was busy across a reset
+                counters.busyMillis += Math.max(0, at - slot.since)
               }))
         ),
       clientJobId: (id) =>
@@ -135,7 +144,8 @@ export const make = (options: { readonly service: string; readonly capacity?: nu
           if (counters.clientJobIds.size < maxJobIds) counters.clientJobIds.add(id)
         }),
       snapshot: Effect.map(now, (at): Snapshot => {
-        const busyNow = counters.busySince.reduce((sum, since) => sum + (at - since), 0)
+        let busyNow = 0
+        for (const slot of busySlots) busyNow += Math.max(0, at - slot.since)
         const busyMillis = counters.busyMillis + busyNow
         const until = counters.inFlight > 0 || counters.lastAt === undefined ? at : counters.lastAt
         const windowMillis = counters.firstAt === undefined ? 0 : until - counters.firstAt
@@ -159,10 +169,17 @@ export const make = (options: { readonly service: string; readonly capacity?: nu
           clientJobIdRequests: counters.clientJobIdRequests
         }
       }),
-      reset: Effect.sync(() => {
-        const inFlight = counters.inFlight
-        counters = fresh()
-        counters.inFlight = inFlight
-      })
+      // The requests and busy slots in flight carry over, counted from the reset instant:
+      // dropping them would read a loaded emulator as idle until they end.
+      reset: Effect.flatMap(now, (at) =>
+        Effect.sync(() => {
+          const inFlight = counters.inFlight
+          counters = fresh()
+          counters.inFlight = inFlight
+          counters.requests = inFlight
+          counters.maxConcurrency = inFlight
+          if (inFlight > 0 || busySlots.size > 0) counters.firstAt = at
+          for (const slot of busySlots) slot.since = at
+        }))
     }
   })

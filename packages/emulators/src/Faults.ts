@@ -87,7 +87,10 @@ export interface Decision {
   readonly delayMillis: number
   /** The status to answer with instead of the service's answer. */
   readonly status: number | undefined
-  /** Milliseconds until the window of that status ends, when it has an end: a fair Retry-After. */
+  /**
+   * Milliseconds until the window of that status ends, when it has an end and
+   * the rule strikes every request (probability 1): a fair Retry-After.
+   */
   readonly statusEndsInMillis: number | undefined
   readonly reset: boolean
   readonly slowBodyMillis: number
@@ -183,9 +186,10 @@ const parseFault = (text: string): Fault | string => {
   switch (name!.trim()) {
     case "status": {
       const status = Number(value)
-      return value !== undefined && /^\s*\d{3}\s*$/.test(value) && status >= 100 && status <= 599
+      // 1xx, 204 and 304 carry no body: an error answer with one would corrupt the response
+      return value !== undefined && /^\s*\d{3}\s*$/.test(value) && status >= 400 && status <= 599
         ? { _tag: "Status", status }
-        : `status must be a three-digit HTTP status 100-599, got "${value ?? ""}"`
+        : `status must be an HTTP error status 400-599, got "${value ?? ""}"`
     }
     case "latency": {
       if (value === undefined) return "latency needs a distribution, as in latency=20ms..80ms"
@@ -357,7 +361,11 @@ export const decide = (timeline: Timeline, elapsedMillis: number, uniform: () =>
           decision = {
             ...decision,
             status: fault.status,
-            statusEndsInMillis: rule.toMillis === Infinity ? undefined : rule.toMillis - elapsedMillis
+            // only a certain outage ends with its window: a 10% error rate over a minute
+            // must not tell every client it strikes to wait out the minute
+            statusEndsInMillis: rule.toMillis === Infinity || rule.probability < 1
+              ? undefined
+              : rule.toMillis - elapsedMillis
           }
         }
         break

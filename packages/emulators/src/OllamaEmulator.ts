@@ -67,6 +67,14 @@ export interface Options extends Emulator.CommonOptions {
   readonly keepAlive?: string | undefined
   /** What `/api/version` says. Default `"0.12.6"`. */
   readonly version?: string | undefined
+  /**
+   * Probability that a streamed answer (`stream: true` on `/api/generate` or
+   * `/api/chat`) stops halfway, after its 200 and some lines, with the line
+   * `{"error": "model runner has unexpectedly stopped, ..."}` instead of the
+   * `done` line, as Ollama does when its runner dies mid-generation. Drawn
+   * per request from the seed. Default 0.
+   */
+  readonly midStreamError?: number | undefined
 }
 
 /**
@@ -76,6 +84,15 @@ export interface Options extends Emulator.CommonOptions {
  * @category Constants
  */
 export const busyMessage: string = OllamaWire.busyMessage
+
+/**
+ * The text of a runner that died: the 500 of the fault timeline, and the
+ * `{"error": ...}` line that ends a stream broken by `midStreamError`.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const runnerStoppedMessage: string = OllamaWire.runnerStoppedMessage
 
 /**
  * @since 0.1.0

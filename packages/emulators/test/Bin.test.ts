@@ -3,12 +3,18 @@ import { spawn } from "node:child_process"
 import * as path from "node:path"
 
 const root = path.join(__dirname, "../../..")
-const tsx = path.join(root, "node_modules/.bin/tsx")
 const bin = path.join(__dirname, "../src/bin.ts")
 
-/** Starts `bulwark-emulate` from the sources, as `pnpm emulate` does. */
+/**
+ * Starts `bulwark-emulate` from the sources, as `pnpm emulate` does, but with
+ * tsx as a loader of this node process rather than a wrapper process: a
+ * SIGINT then reaches the emulator itself, not a relay that may not yet know
+ * the emulator handles it (and exits 130 on a loaded machine).
+ */
 const start = (...args: Array<string>) => {
-  const child = spawn(tsx, ["--conditions=@bulwark/source", bin, ...args], { cwd: root })
+  const child = spawn(process.execPath, ["--import", "tsx", "--conditions=@bulwark/source", bin, ...args], {
+    cwd: root
+  })
   let stdout = ""
   let stderr = ""
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))

@@ -40,14 +40,78 @@ describe("EmulatorStats", () => {
       })
     }))
 
-  it.effect("reset starts over, without crediting work that began before it", () =>
+  it.effect("reset starts over, crediting work in flight from the reset instant only", () =>
     Effect.gen(function*() {
       const stats = yield* EmulatorStats.make({ service: "svc" })
       const fiber = yield* stats.request(stats.busy(Effect.sleep(100))).pipe(Effect.fork)
       yield* TestClock.adjust("50 millis")
       yield* stats.reset
+      expect(yield* stats.snapshot).toMatchObject({
+        requests: 1,
+        inFlight: 1,
+        maxConcurrency: 1,
+        busyMillis: 0,
+        windowMillis: 0
+      })
       yield* TestClock.adjust("50 millis")
       yield* Fiber.join(fiber)
-      expect(yield* stats.snapshot).toMatchObject({ requests: 0, inFlight: 0, busyMillis: 0 })
+      yield* stats.respond(200)
+      expect(yield* stats.snapshot).toMatchObject({
+        requests: 1,
+        inFlight: 0,
+        maxConcurrency: 1,
+        responses: { 200: 1 },
+        busyMillis: 50,
+        windowMillis: 50,
+        utilization: 1
+      })
+    }))
+
+  it.effect("a reset under load reads the load: full slots stay full, concurrency is what is in flight", () =>
+    Effect.gen(function*() {
+      const stats = yield* EmulatorStats.make({ service: "gpu", capacity: 2 })
+      const work = stats.request(stats.busy(Effect.sleep(1000)))
+      const fibers = yield* Effect.all([work, work, stats.request(Effect.sleep(1000))], { concurrency: 3 }).pipe(
+        Effect.fork
+      )
+      yield* TestClock.adjust("400 millis")
+      expect(yield* stats.snapshot).toMatchObject({ maxConcurrency: 3, busyMillis: 800, utilization: 1 })
+      yield* stats.reset
+      yield* TestClock.adjust("100 millis")
+      expect(yield* stats.snapshot).toMatchObject({
+        requests: 3,
+        inFlight: 3,
+        maxConcurrency: 3,
+        busyMillis: 200,
+        windowMillis: 100,
+        utilization: 1
+      })
+      yield* TestClock.adjust("500 millis")
+      yield* Fiber.join(fibers)
+      expect(yield* stats.snapshot).toMatchObject({
+        requests: 3,
+        inFlight: 0,
+        maxConcurrency: 3,
+        busyMillis: 1200,
+        windowMillis: 600,
+        utilization: 1
+      })
+    }))
+
+  it.effect("a reset while idle starts from nothing", () =>
+    Effect.gen(function*() {
+      const stats = yield* EmulatorStats.make({ service: "svc" })
+      yield* stats.request(stats.busy(Effect.sleep(10))).pipe(Effect.fork)
+      yield* TestClock.adjust("10 millis")
+      yield* stats.reset
+      yield* TestClock.adjust("10 millis")
+      expect(yield* stats.snapshot).toMatchObject({
+        requests: 0,
+        inFlight: 0,
+        maxConcurrency: 0,
+        busyMillis: 0,
+        windowMillis: 0,
+        utilization: 0
+      })
     }))
 })

@@ -14,7 +14,7 @@ const distribution: fc.Arbitrary<Faults.Distribution> = fc.oneof(
 )
 
 const fault: fc.Arbitrary<Faults.Fault> = fc.oneof(
-  fc.integer({ min: 100, max: 599 }).map((status) => ({ _tag: "Status" as const, status })),
+  fc.integer({ min: 400, max: 599 }).map((status) => ({ _tag: "Status" as const, status })),
   distribution.map((distribution) => ({ _tag: "Latency" as const, distribution })),
   millis.map((millis) => ({ _tag: "SlowBody" as const, millis })),
   fc.constantFrom<Faults.Fault>({ _tag: "Reset" }, { _tag: "WrongContentType" }, { _tag: "TruncatedJson" })
@@ -63,9 +63,13 @@ describe("Faults", () => {
     })
 
     it.each([
-      ["status=5xx", "status must be a three-digit HTTP status"],
-      ["status=700", "status must be a three-digit HTTP status"],
-      ["status", "status must be a three-digit HTTP status"],
+      ["status=5xx", "status must be an HTTP error status 400-599"],
+      ["status=700", "status must be an HTTP error status 400-599"],
+      ["status=399", "status must be an HTTP error status 400-599"],
+      ["status=204", "status must be an HTTP error status 400-599"],
+      ["status=304", "status must be an HTTP error status 400-599"],
+      ["status=101", "status must be an HTTP error status 400-599"],
+      ["status", "status must be an HTTP error status 400-599"],
       ["latency=fast", "is not a duration"],
       ["latency=-5ms", "is not a duration"],
       ["latency=80ms..20ms", "ends before it starts"],
@@ -109,6 +113,13 @@ describe("Faults", () => {
         undefined
       ])
       expect(Faults.decide(timeline, 6_000, () => 0).statusEndsInMillis).toBe(9_000)
+    })
+
+    it("gives the window's end as a hint only when the rule strikes every request", () => {
+      const sometimes = Faults.decide(parsed("status=500~0.1@0s-60s"), 1_000, () => 0)
+      expect(sometimes).toMatchObject({ status: 500, statusEndsInMillis: undefined })
+      const always = Faults.decide(parsed("status=503~1@0s-60s"), 1_000, () => 0)
+      expect(always).toMatchObject({ status: 503, statusEndsInMillis: 59_000 })
     })
 
     it("adds latencies, keeps the first status and the longest slow body", () => {

@@ -1,10 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FastCheck as fc, Fiber, Schedule, TestClock } from "effect"
+import { Effect, Either, FastCheck as fc, Fiber, Schedule, TestClock } from "effect"
 
 import * as http from "node:http"
 import * as Emulator from "../src/Emulator.js"
+import * as EmulatorStats from "../src/EmulatorStats.js"
+import * as OllamaGeneration from "../src/internal/ollamaGeneration.js"
 import * as OllamaModels from "../src/internal/ollamaModels.js"
+import * as OllamaOptions from "../src/internal/ollamaOptions.js"
 import * as OllamaScheduler from "../src/internal/ollamaScheduler.js"
+import * as OllamaText from "../src/internal/ollamaText.js"
+import * as Seeded from "../src/internal/seeded.js"
 import * as OllamaEmulator from "../src/OllamaEmulator.js"
 
 interface Answer {
@@ -204,6 +209,35 @@ describe("OllamaEmulator routes", () => {
       })
     }).pipe(Effect.scoped))
 
+  it.live("midStreamError: a 200 stream that ends with an error line instead of done, as the seed draws it", () =>
+    Effect.gen(function*() {
+      const always = yield* OllamaEmulator.make({ ...fast, midStreamError: 1 })
+      const body = { model: "llama3.2:3b", prompt: "Why?" }
+      const broken = yield* call(`${always.url}/api/generate`, { body })
+      expect(broken.status).toBe(200)
+      const chunks = lines(broken.text)
+      expect(chunks.at(-1)).toEqual({ error: OllamaEmulator.runnerStoppedMessage })
+      expect(chunks.length).toBeGreaterThan(1)
+      expect(chunks.slice(0, -1).every((chunk) => chunk.done === false)).toBe(true)
+      const whole = lines((yield* call(`${always.url}/api/generate`, { body: { ...body, seed: 1 } })).text)
+      expect(chunks.length - 1).toBeLessThan(whole.length)
+      // a non-streamed answer is unaffected
+      const single = yield* call(`${always.url}/api/generate`, { body: { ...body, stream: false } })
+      expect(JSON.parse(single.text)).toMatchObject({ done: true })
+      expect(yield* always.queue).toEqual({ running: 0, waiting: 0 })
+      // a probability: some streams break, some end with done, the same ones for the same seed
+      const outcomes = (emulator: OllamaEmulator.Service) =>
+        Effect.forEach(Array.from({ length: 20 }, (_, n) => n), (n) =>
+          Effect.map(
+            call(`${emulator.url}/api/generate`, { body: { model: "llama3.2:3b", prompt: `q${n}` } }),
+            (answer) => "error" in lines(answer.text).at(-1)!
+          ))
+      const half = yield* outcomes(yield* OllamaEmulator.make({ ...fast, midStreamError: 0.5, seed: 3 }))
+      expect(half).toContain(true)
+      expect(half).toContain(false)
+      expect(yield* outcomes(yield* OllamaEmulator.make({ ...fast, midStreamError: 0.5, seed: 3 }))).toEqual(half)
+    }).pipe(Effect.scoped))
+
   it.live("an injected status is answered in Ollama's format, without Retry-After", () =>
     Effect.gen(function*() {
       const ollama = yield* OllamaEmulator.make({ faults: "status=503@0s-1m" })
@@ -232,10 +266,10 @@ describe("OllamaEmulator queue", () => {
       yield* until(ollama, (queue) => queue.running === 1)
       const second = yield* Effect.fork(generate(ollama.url))
       yield* until(ollama, (queue) => queue.waiting === 1)
-      const started = Date.now()
+      // "at once": answered while the running request still has tokens to go, not after a wait in line
       const third = yield* generate(ollama.url)
-      expect(Date.now() - started).toBeLessThan(100)
       expect(third.status).toBe(503)
+      expect(yield* ollama.queue).toEqual({ running: 1, waiting: 1 })
       expect(JSON.parse(third.text)).toEqual({ error: OllamaEmulator.busyMessage })
       expect((yield* Fiber.join(first)).status).toBe(200)
       expect((yield* Fiber.join(second)).status).toBe(200)
@@ -260,7 +294,59 @@ describe("OllamaEmulator queue", () => {
       yield* until(ollama, (queue) => queue.running === 0)
       const next = yield* generate(ollama.url)
       expect(next.status).toBe(200)
-    }).pipe(Effect.scoped, Effect.timeout("1500 millis")))
+    }).pipe(Effect.scoped, Effect.timeout("8 seconds")))
+
+  it.live("requests interrupted at any point never leave their slot held", () =>
+    Effect.gen(function*() {
+      const config = Either.getOrThrow(OllamaOptions.settings(
+        { numParallel: 1, tokenLatency: "0ms..1ms", loadTime: "0ms..1ms", keepAlive: "0s" },
+        OllamaEmulator.defaults
+      ))
+      const stats = yield* EmulatorStats.make({ service: "ollama" })
+      const scheduler = yield* OllamaScheduler.make({ numParallel: 1, maxQueue: 512 })
+      const generation = yield* OllamaGeneration.make(config, stats, scheduler, OllamaModels.residency())
+      const model = [...config.models.values()][0]!
+      const job = (n: number): OllamaGeneration.Job => ({
+        model,
+        keepAlive: 0,
+        reply: OllamaText.reply(1, { n }, 3),
+        promptTokens: 1,
+        uniform: Seeded.forRequest(2, { n })
+      })
+      const wrap = (text: string) => ({ text })
+      for (let n = 0; n < 300; n++) {
+        const request = n % 3 === 0
+          ? generation.loadOnly(job(n), wrap)
+          : generation.answer(job(n), false, wrap)
+        const fiber = yield* Effect.fork(request)
+        for (let step = 0; step < n % 40; step++) yield* Effect.yieldNow()
+        yield* Fiber.interrupt(fiber)
+      }
+      expect(yield* scheduler.state).toEqual({ running: 0, waiting: [] })
+      const served = yield* generation.answer(job(-1), false, wrap).pipe(Effect.timeout("1 second"))
+      expect(served.status).toBe(200)
+      expect(yield* scheduler.state).toEqual({ running: 0, waiting: [] })
+      // no busy time keeps running for a slot nobody holds
+      const before = (yield* stats.snapshot).busyMillis
+      yield* Effect.sleep("5 millis")
+      expect((yield* stats.snapshot).busyMillis).toBe(before)
+    }).pipe(Effect.scoped))
+
+  it.live("clients that abort at random points leave the slot free for the next request", () =>
+    Effect.gen(function*() {
+      const ollama = yield* OllamaEmulator.make({ ...slow, tokenLatency: "0ms..2ms", numParallel: 1 })
+      yield* Effect.all(
+        Array.from({ length: 40 }, (_, n) =>
+          call(`${ollama.url}/api/generate`, {
+            body: { model: "llama3.2:3b", prompt: `hi ${n}`, stream: n % 2 === 0, options: { num_predict: 3 } },
+            signal: AbortSignal.timeout(n % 8)
+          })),
+        { concurrency: "unbounded" }
+      )
+      const next = yield* generate(ollama.url)
+      expect(next.status).toBe(200)
+      yield* until(ollama, (queue) => queue.running === 0 && queue.waiting === 0).pipe(Effect.timeout("5 seconds"))
+    }).pipe(Effect.scoped))
 
   it.live("numParallel requests run at once", () =>
     Effect.gen(function*() {
@@ -294,6 +380,8 @@ describe("OllamaEmulator options", () => {
       yield* rejects({ models: ["llama3.2", "llama3.2:latest"] }, "models")
       yield* rejects({ models: [{ name: "x", size: -5 }] }, "models")
       yield* rejects({ version: "" }, "version")
+      yield* rejects({ midStreamError: 1.5 }, "midStreamError")
+      yield* rejects({ midStreamError: -0.1 }, "midStreamError")
       expect((yield* Effect.flip(OllamaEmulator.make({ faults: "status=oops" }).pipe(Effect.scoped)))._tag)
         .toBe("InvalidFaultSpec")
     }))

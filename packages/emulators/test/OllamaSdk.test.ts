@@ -94,4 +94,45 @@ describe("OllamaEmulator with the official ollama SDK", () => {
       })
       expect((yield* Fiber.join(busy)).done).toBe(true)
     }).pipe(Effect.scoped))
+
+  it.live("a mid-stream error line reaches the SDK as an Error with Ollama's text, after the first parts", () =>
+    Effect.gen(function*() {
+      const emulator = yield* OllamaEmulator.make({ tokenLatency: "0ms", midStreamError: 1 })
+      const ollama = new Ollama({ host: emulator.url })
+      const outcome = yield* Effect.promise(async () => {
+        let parts = 0
+        try {
+          for await (const part of await ollama.generate({ model: "llama3.2:3b", prompt: "Hi", stream: true })) {
+            expect(part.done).toBe(false)
+            parts++
+          }
+          return { parts, error: undefined }
+        } catch (error) {
+          return { parts, error: (error as Error).message }
+        }
+      })
+      expect(outcome.parts).toBeGreaterThan(0)
+      expect(outcome.error).toMatch(/^model runner has unexpectedly stopped/)
+      const chat = yield* Effect.promise(async () => {
+        try {
+          for await (
+            const _ of await ollama.chat({
+              model: "qwen2.5-coder:7b",
+              messages: [{ role: "user", content: "hello" }],
+              stream: true
+            })
+          ) {
+            // read on until the error line
+          }
+          return undefined
+        } catch (error) {
+          return (error as Error).message
+        }
+      })
+      expect(chat).toMatch(/^model runner has unexpectedly stopped/)
+      // the stream's end still frees the slot; a non-streamed answer is whole
+      const whole = yield* Effect.promise(() => ollama.generate({ model: "llama3.2:3b", prompt: "Hi", stream: false }))
+      expect(whole.done).toBe(true)
+      expect(yield* emulator.queue).toEqual({ running: 0, waiting: 0 })
+    }).pipe(Effect.scoped))
 })

@@ -30,7 +30,7 @@ describe("docs/emulators/openai.md", () => {
       const emulator = yield* OpenAiEmulator.make({
         requestsPerMinute: 2, // per window: 2 requests
         tokensPerMinute: 10_000,
-        window: "100 millis", // a full bucket refills in 100 ms instead of a minute
+        window: "2 seconds", // a full bucket refills in 2 s instead of a minute
         retryHints: "both" // 429s carry retry-after-ms and retry-after
       })
       const openai = new OpenAI({ baseURL: `${emulator.url}/v1`, apiKey: "any", maxRetries: 2 })
@@ -40,7 +40,7 @@ describe("docs/emulators/openai.md", () => {
         )
       yield* Effect.all([ask(), ask(), ask()])
       const seen = yield* emulator.requests
-      // the third was refused once, then retried by the SDK after retry-after-ms (~50 ms):
+      // the third was refused once, then retried by the SDK after retry-after-ms (about a second):
       // seen.map((r) => [r.retryCount, r.status]) → [[0, 200], [0, 200], [0, 429], [1, 200]]
       // #endregion limits
       expect(seen.map((r) => [r.retryCount, r.status])).toEqual([[0, 200], [0, 200], [0, 429], [1, 200]])
@@ -49,7 +49,7 @@ describe("docs/emulators/openai.md", () => {
   it.live("with ResilientClient", () =>
     Effect.gen(function*() {
       // #region resilient
-      const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "80 millis", faults: "reset~0.2" })
+      const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "1 second", faults: "reset~0.2" })
       const client = yield* ResilientClient.make({
         service: "openai",
         policy: { retry: { maxAttempts: 5, base: "10 millis" } }

@@ -1,9 +1,13 @@
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Exit, FastCheck as fc, Fiber, Option, TestClock } from "effect"
+import { Clock, Effect, Either, Exit, FastCheck as fc, Fiber, Option, TestClock } from "effect"
 import { Buffer } from "node:buffer"
+import * as EmulatorStats from "../src/EmulatorStats.js"
 import * as Gpu from "../src/internal/orpheusGpu.js"
 import * as Midi from "../src/internal/orpheusMidi.js"
+import * as OrpheusOptions from "../src/internal/orpheusOptions.js"
 import * as Request from "../src/internal/orpheusRequest.js"
+import * as OrpheusRoutes from "../src/internal/orpheusRoutes.js"
 import * as OrpheusEmulator from "../src/OrpheusEmulator.js"
 
 interface Answer {
@@ -293,6 +297,46 @@ describe("OrpheusEmulator", () => {
         expect(millis).toBeLessThanOrEqual(300)
         const wrong = yield* Effect.flip(OrpheusEmulator.make({ busyHint: "exact" as "fixed" }))
         expect(wrong).toMatchObject({ _tag: "InvalidEmulatorOption", option: "busyHint" })
+      }).pipe(Effect.scoped))
+
+    it.live("busyHint remaining: many requests at once on one slot, every hint finite and never negative", () =>
+      Effect.gen(function*() {
+        const finite = (answer: { status: number; headers: Record<string, string | undefined> }) => {
+          if (answer.status === 200) return true
+          const seconds = Number(answer.headers["retry-after"])
+          const millis = Number(answer.headers["retry-after-ms"])
+          // at most 2 ms of work per slot: a hint of more than a second is the fallback, not the remaining time
+          return answer.status === 429 && Number.isFinite(seconds) && seconds >= 0 && seconds <= 1 &&
+            Number.isFinite(millis) && millis >= 0 && millis <= 2
+        }
+        // straight into the routes, so that requests interleave at every fiber step
+        const config = Either.getOrThrow(OrpheusOptions.settings(
+          { serviceTime: "0ms..2ms", busyHint: "remaining" },
+          OrpheusEmulator.defaults,
+          OrpheusEmulator.services
+        ))
+        const stats = yield* EmulatorStats.make({ service: config.service })
+        const routes = yield* OrpheusRoutes.make(config, stats)
+        const direct = Effect.gen(function*() {
+          const request = HttpServerRequest.fromWeb(
+            new globalThis.Request("http://127.0.0.1/predict", {
+              method: "POST",
+              body: JSON.stringify({ max_tokens: 8 })
+            })
+          )
+          const response = yield* Effect.provideService(routes.router, HttpServerRequest.HttpServerRequest, request)
+          return { status: response.status, headers: response.headers as Record<string, string | undefined> }
+        })
+        const answers = yield* Effect.all(Array.from({ length: 200 }, () => direct), { concurrency: "unbounded" })
+        expect(answers.filter((answer) => answer.status === 429).length).toBeGreaterThan(0)
+        expect(answers.filter((answer) => !finite(answer))).toEqual([])
+        // and over HTTP
+        const emulator = yield* OrpheusEmulator.make({ serviceTime: "0ms..2ms", busyHint: "remaining" })
+        const overHttp = yield* Effect.all(
+          Array.from({ length: 60 }, () => predict(emulator, { max_tokens: 8 })),
+          { concurrency: "unbounded" }
+        )
+        expect(overHttp.filter((answer) => !finite(answer))).toEqual([])
       }).pipe(Effect.scoped))
 
     it.live("the other busy answers: no Retry-After, Retry-After 0 with retry-after-ms, 503", () =>

@@ -81,11 +81,25 @@ export const make = (
     const createdAt = Effect.map(Clock.currentTimeNanos, OllamaText.timestamp)
 
     /**
-     * Takes a slot (waiting in the queue, or failing with the 503), loads the
-     * model if it is not in memory, and returns the scope that holds the slot:
-     * closing it frees the slot and starts the model's keep-alive.
+     * Closes a slot's scope. Uninterruptibly: a scope is marked closed before
+     * its finalizers run, so a close cut short would skip freeing the slot
+     * and no later close could make up for it.
      */
-    const begin = (job: Job) =>
+    const release = (scope: Scope.CloseableScope, exit: Exit.Exit<unknown, unknown>) =>
+      Effect.uninterruptible(Scope.close(scope, exit))
+
+    /**
+     * Takes a slot (waiting in the queue, or failing with the 503), loads the
+     * model if it is not in memory, and hands `use` the scope that holds the
+     * slot: closing it frees the slot and starts the model's keep-alive. The
+     * scope is closed whenever `use` (or the load) fails or is interrupted,
+     * and that is installed in the same uninterruptible step that takes the
+     * slot, so an interruption at any point cannot leave the slot held.
+     */
+    const holding = <A, E>(
+      job: Job,
+      use: (slot: { readonly scope: Scope.CloseableScope; readonly loadNanos: bigint }) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | OllamaWire.OllamaFailure> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const free = yield* scheduler.acquire.pipe(
@@ -109,16 +123,16 @@ export const make = (
             )
           )
           const loadMillis = wasLoaded ? 0 : Faults.sample(config.loadTime, job.uniform)
-          if (loadMillis === 0) return { scope, loadNanos: 0n }
-          const loading = Effect.sleep(Duration.millis(loadMillis)).pipe(
-            Effect.zipRight(Clock.currentTimeNanos),
-            Effect.withSpan("OllamaEmulator.load", { attributes: { model: job.model.name, millis: loadMillis } })
+          const load = loadMillis === 0 ? Effect.succeed(0n) : Effect.gen(function*() {
+            const from = yield* Clock.currentTimeNanos
+            yield* Effect.sleep(Duration.millis(loadMillis)).pipe(
+              Effect.withSpan("OllamaEmulator.load", { attributes: { model: job.model.name, millis: loadMillis } })
+            )
+            return (yield* Clock.currentTimeNanos) - from
+          })
+          return yield* restore(Effect.flatMap(load, (loadNanos) => use({ scope, loadNanos }))).pipe(
+            Effect.onExit((exit) => Exit.isFailure(exit) ? release(scope, exit) : Effect.void)
           )
-          const from = yield* Clock.currentTimeNanos
-          const to = yield* restore(loading).pipe(
-            Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
-          )
-          return { scope, loadNanos: to - from }
         })
       )
 
@@ -149,39 +163,56 @@ export const make = (
         createdAt: string
       ) => Record<string, unknown>
     ) =>
-      Effect.gen(function*() {
-        const started = yield* Clock.currentTimeNanos
-        const { loadNanos, scope } = yield* begin(job)
-        const loaded = yield* Clock.currentTimeNanos
-        const pieces = tokens(job, started, loaded, loadNanos)
-        if (!stream) {
-          const all = yield* Stream.runCollect(pieces).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-          const list = [...all]
-          const last = list[list.length - 1]!
-          return OllamaWire.json(wrap(list.map((piece) => piece.token).join(""), last.timings, yield* createdAt))
-        }
-        // A stream nobody reads (the client hung up before the answer was written) must not hold its slot.
-        let reading = false
-        yield* Effect.sleep("2 seconds").pipe(
-          Effect.zipRight(Effect.suspend(() => reading ? Effect.void : Scope.close(scope, Exit.void))),
-          Effect.forkIn(emulatorScope)
-        )
-        const body = Stream.fromEffect(Effect.sync(() => (reading = true))).pipe(
-          Stream.drain,
-          Stream.concat(pieces),
-          Stream.mapEffect((piece) => Effect.map(createdAt, (at) => ndjson(wrap(piece.token, piece.timings, at)))),
-          Stream.ensuring(Scope.close(scope, Exit.void))
-        )
-        return HttpServerResponse.stream(body, { contentType: "application/x-ndjson" })
-      })
+      Effect.flatMap(Clock.currentTimeNanos, (started) =>
+        holding(job, ({ loadNanos, scope }) =>
+          Effect.gen(function*() {
+            const loaded = yield* Clock.currentTimeNanos
+            const pieces = tokens(job, started, loaded, loadNanos)
+            if (!stream) {
+              const all = yield* Stream.runCollect(pieces).pipe(Effect.ensuring(release(scope, Exit.void)))
+              const list = [...all]
+              const last = list[list.length - 1]!
+              return OllamaWire.json(wrap(list.map((piece) => piece.token).join(""), last.timings, yield* createdAt))
+            }
+            // A stream nobody reads (the client hung up before the answer was written) must not hold its slot.
+            let reading = false
+            yield* Effect.sleep("2 seconds").pipe(
+              Effect.zipRight(Effect.suspend(() => reading ? Effect.void : release(scope, Exit.void))),
+              Effect.forkIn(emulatorScope)
+            )
+            // the runner dies halfway: the 200 is out, so the error comes as one more line, and no `done`
+            const failHalfway = config.midStreamError > 0 && job.uniform() < config.midStreamError
+            const lines = failHalfway
+              ? Stream.take(pieces, Math.max(1, Math.floor(job.reply.tokens.length / 2))).pipe(
+                Stream.mapEffect((piece) => Effect.map(createdAt, (at) => ndjson(wrap(piece.token, undefined, at)))),
+                Stream.concat(Stream.fromEffect(
+                  Effect.as(
+                    Effect.logWarning("mid-stream error injected").pipe(
+                      Effect.annotateLogs({ service, model: job.model.name })
+                    ),
+                    ndjson({ error: OllamaWire.runnerStoppedMessage })
+                  )
+                ))
+              )
+              : Stream.mapEffect(
+                pieces,
+                (piece) => Effect.map(createdAt, (at) => ndjson(wrap(piece.token, piece.timings, at)))
+              )
+            const body = Stream.fromEffect(Effect.sync(() => (reading = true))).pipe(
+              Stream.drain,
+              Stream.concat(lines),
+              Stream.ensuring(release(scope, Exit.void))
+            )
+            return HttpServerResponse.stream(body, { contentType: "application/x-ndjson" })
+          })))
 
     /** An empty prompt only loads (or, with keep_alive 0, unloads) the model: one object, stream or not. */
     const loadOnly = (job: Job, wrap: (reason: string, createdAt: string) => Record<string, unknown>) =>
-      Effect.gen(function*() {
-        const { scope } = yield* begin(job)
-        yield* Scope.close(scope, Exit.void)
-        return OllamaWire.json(wrap(job.keepAlive === 0 ? "unload" : "load", yield* createdAt))
-      })
+      holding(job, ({ scope }) =>
+        Effect.zipRight(
+          release(scope, Exit.void),
+          Effect.map(createdAt, (at) => OllamaWire.json(wrap(job.keepAlive === 0 ? "unload" : "load", at)))
+        ))
 
     return { answer, loadOnly }
   })

@@ -18,6 +18,8 @@ export interface Settings {
   readonly keepAlive: number
   readonly version: string
   readonly models: ReadonlyMap<string, OllamaModels.Model>
+  /** Probability that a stream ends halfway with an `{"error": ...}` line. */
+  readonly midStreamError: number
   readonly seed: number
 }
 
@@ -47,6 +49,7 @@ export const settings = (
       if (models.has(model.name)) return yield* check.refuse("models", `${model.name} is listed twice`)
       models.set(model.name, model)
     }
+    const midStreamError = yield* check.probability("midStreamError", options.midStreamError, 0)
     const { seed } = yield* check.common(options)
-    return { numParallel, maxQueue, tokenLatency, loadTime, keepAlive, version, models, seed }
+    return { numParallel, maxQueue, tokenLatency, loadTime, keepAlive, version, models, midStreamError, seed }
   })

@@ -9,6 +9,11 @@
  * in the emulator's scope, not the caller's: a client that hangs up does not
  * free the GPU early (a real model keeps generating), and closing the
  * emulator stops the work.
+ *
+ * A request may pass a `Start` instead of its work: it is called in the very
+ * step that takes the slot (and its `released` in the very step that frees
+ * it), so bookkeeping about the slots — when each frees — is never seen out
+ * of step with `inUse`.
  */
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -24,15 +29,27 @@ export interface State {
   readonly waiting: number
 }
 
+/** What a request does with its slot, decided when it takes it. */
+export interface Job<A, E> {
+  readonly work: Effect.Effect<A, E>
+  /** Called in the step that frees the slot. */
+  readonly released?: (() => void) | undefined
+}
+
+/** The work itself, or a function called in the step that takes the slot. */
+export type Start<A, E> = Effect.Effect<A, E> | (() => Job<A, E>)
+
 export interface Gpu {
   readonly state: () => State
   /** Runs `work` on a free slot, or `None` at once when every slot is taken. */
-  readonly tryRun: <A, E>(work: Effect.Effect<A, E>) => Effect.Effect<Option.Option<A>, E>
+  readonly tryRun: <A, E>(work: Start<A, E>) => Effect.Effect<Option.Option<A>, E>
   /** Runs `work` on a slot, waiting in arrival order for one. */
-  readonly run: <A, E>(work: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  readonly run: <A, E>(work: Start<A, E>) => Effect.Effect<A, E>
   /** Runs `work` whatever the slots say (it still counts as a slot in use). */
-  readonly runUnbounded: <A, E>(work: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  readonly runUnbounded: <A, E>(work: Start<A, E>) => Effect.Effect<A, E>
 }
+
+const jobOf = <A, E>(start: Start<A, E>): Job<A, E> => Effect.isEffect(start) ? { work: start } : start()
 
 interface Waiter {
   resume: ((effect: Effect.Effect<void>) => void) | undefined
@@ -56,23 +73,32 @@ export const make = (capacity: number, scope: Scope.Scope): Gpu => {
   }
 
   /** With the slot already taken: the work, forked into the scope so that only the emulator can stop it. */
-  const fork = <A, E>(work: Effect.Effect<A, E>) =>
-    Effect.forkIn(Effect.ensuring(Effect.interruptible(work), Effect.sync(release)), scope)
+  const fork = <A, E>(job: Job<A, E>) =>
+    Effect.forkIn(
+      Effect.ensuring(
+        Effect.interruptible(job.work),
+        Effect.sync(() => {
+          job.released?.()
+          release()
+        })
+      ),
+      scope
+    )
 
-  const tryRun = <A, E>(work: Effect.Effect<A, E>): Effect.Effect<Option.Option<A>, E> =>
+  const tryRun = <A, E>(start: Start<A, E>): Effect.Effect<Option.Option<A>, E> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         if (inUse >= capacity) return Effect.succeedNone
         inUse++
-        return Effect.flatMap(fork(work), (fiber) => restore(Effect.asSome(Fiber.join(fiber))))
+        return Effect.flatMap(fork(jobOf(start)), (fiber) => restore(Effect.asSome(Fiber.join(fiber))))
       })
     )
 
-  const runUnbounded = <A, E>(work: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  const runUnbounded = <A, E>(start: Start<A, E>): Effect.Effect<A, E> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         inUse++
-        return Effect.flatMap(fork(work), (fiber) => restore(Fiber.join(fiber)))
+        return Effect.flatMap(fork(jobOf(start)), (fiber) => restore(Fiber.join(fiber)))
       })
     )
 
@@ -99,9 +125,14 @@ export const make = (capacity: number, scope: Scope.Scope): Gpu => {
       )
     })
 
-  const run = <A, E>(work: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  // A slot granted by a release is handed over a tick before `start` runs; nothing reads the
+  // bookkeeping of a queue in that gap (busy answers come from `tryRun` only).
+  const run = <A, E>(start: Start<A, E>): Effect.Effect<A, E> =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.zipRight(wait(restore), Effect.flatMap(fork(work), (fiber) => restore(Fiber.join(fiber))))
+      Effect.zipRight(
+        wait(restore),
+        Effect.flatMap(Effect.suspend(() => fork(jobOf(start))), (fiber) => restore(Fiber.join(fiber)))
+      )
     )
 
   return {

@@ -75,8 +75,9 @@ export const make = (config: Settings, stats: EmulatorStats.EmulatorStats) =>
       })
     })
 
-    /** When each running request will free its slot. */
+    /** When each running request will free its slot, kept in step with the GPU's slots. */
     const freeAt: Array<number> = []
+    const clock = yield* Effect.clock
 
     const fixedBusyAnswer = config.busy === "503"
       ? json(busyBodies["503"], 503, hints(undefined, false))
@@ -86,21 +87,30 @@ export const make = (config: Settings, stats: EmulatorStats.EmulatorStats) =>
       Clock.currentTimeMillis,
       (now) => {
         const millis = Math.max(0, Math.min(...freeAt) - now)
+        // never a non-finite hint: should the bookkeeping ever be empty, say what the fixed hint says
+        if (!Number.isFinite(millis)) return fixedBusyAnswer
         const headers = { "retry-after": String(Math.ceil(millis / 1000)), "retry-after-ms": String(Math.ceil(millis)) }
         return config.busy === "503" ? json(busyBodies["503"], 503, headers) : json(busyBodies["429"], 429, headers)
       }
     )
 
-    /** Holds a slot of the GPU for the drawn service time, counted as busy time. */
-    const work = (tokens: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const millis = Faults.sample(config.serviceTime, serviceTimes) + config.millisPerToken * tokens
-        const end = now + millis
-        freeAt.push(end)
-        return stats.busy(millis > 0 ? Effect.sleep(Duration.millis(millis)) : Effect.void).pipe(
-          Effect.ensuring(Effect.sync(() => freeAt.splice(freeAt.indexOf(end), 1)))
-        )
-      })
+    /**
+     * Holds a slot of the GPU for the drawn service time, counted as busy
+     * time. The draw and the free-at entry happen in the step that takes the
+     * slot, and the entry leaves in the step that frees it, so a busy answer
+     * always finds one entry per slot taken.
+     */
+    const work = (tokens: number) => (): Gpu.Job<void, never> => {
+      const millis = Faults.sample(config.serviceTime, serviceTimes) + config.millisPerToken * tokens
+      const end = clock.unsafeCurrentTimeMillis() + millis
+      freeAt.push(end)
+      return {
+        work: stats.busy(millis > 0 ? Effect.sleep(Duration.millis(millis)) : Effect.void),
+        released: () => {
+          freeAt.splice(freeAt.indexOf(end), 1)
+        }
+      }
+    }
 
     const onGpu = (tokens: number): Effect.Effect<boolean> =>
       config.busy === "queue"
