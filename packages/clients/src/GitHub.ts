@@ -44,6 +44,7 @@ import type * as GitHubSchema from "./GitHubSchema.js"
 import * as config from "./internal/config.js"
 import * as githubHttp from "./internal/githubHttp.js"
 import * as Options_ from "./internal/options.js"
+import * as Spans from "./internal/spans.js"
 
 /**
  * @since 0.1.0
@@ -132,7 +133,10 @@ export interface Options {
   readonly userAgent?: string | undefined
   /** GitHub's "wait at least a minute" after a secondary limit without `retry-after`. Default 60 s. */
   readonly secondaryRateLimitWait?: Duration.DurationInput | undefined
-  /** Layers replace the default's whole; `false` for no policy; or a policy already built. */
+  /**
+   * Merged into {@link defaults}`.policy` field by field (`false` removes a
+   * layer); `false` for no policy; or a policy already built.
+   */
   readonly policy?: config.PolicyOptions | Policy.Policy | false | undefined
   /** Wraps the transport (a proxy, a recorder), below the policy. */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
@@ -170,8 +174,10 @@ export const defaults = {
 
 const invalid = Options_.invalid("github")
 
+// Only GitHub refusing the installation token: a refused app JWT (the exchange's own 401) would fail again.
 const isUnauthorized = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "AuthenticationFailed"
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "AuthenticationFailed" &&
+  (error as { credential?: unknown }).credential === "installation-token"
 
 /**
  * Builds the client over the `HttpClient` and the `GitHubAppToken` in
@@ -201,11 +207,7 @@ export const make = (
       call: CallOptions = {}
     ): Effect.Effect<A, Failure> =>
       Effect.gen(function*() {
-        yield* Effect.annotateCurrentSpan({
-          "github.endpoint": endpoint.name,
-          ...(call.task === undefined ? {} : { "bulwark.task": call.task }),
-          ...(call.clientJobId === undefined ? {} : { "bulwark.client_job_id": call.clientJobId })
-        })
+        yield* Effect.annotateCurrentSpan({ "github.endpoint": endpoint.name })
         const http = yield* githubHttp.build(endpoint, input, apiUrl, service, userAgent)
         const executeOptions: ResilientClient.RequestOptions = {
           ...(call.idempotencyKey === undefined ? {} : { idempotencyKey: call.idempotencyKey }),
@@ -226,6 +228,8 @@ export const make = (
             Effect.zipLeft(Effect.logWarning(`${service}: GitHub refused the installation token; minted a new one`))
           ))
       }).pipe(
+        // Around the whole call: the retry warnings carry the job id too.
+        Spans.annotate({ service, operation: endpoint.name, task: call.task, clientJobId: call.clientJobId }),
         Effect.withSpan(`GitHub.${endpoint.name}`, {
           kind: "client",
           attributes: { "http.request.method": endpoint.method, "github.path": endpoint.path }
@@ -274,6 +278,13 @@ export const configKeys = {
   ...config.policyKeys
 } as const
 
+/** The variables that can explain a refused option field (see `Options_.refusedByConfig`). */
+const configFields: Readonly<Record<string, ReadonlyArray<string>>> = {
+  ...Options_.policyVariables,
+  apiUrl: [configKeys.apiUrl],
+  userAgent: [configKeys.userAgent]
+}
+
 /**
  * The options from the environment: `GITHUB_API_URL`, `GITHUB_USER_AGENT`
  * and the policy's `GITHUB_RETRY_MAX_ATTEMPTS`, `GITHUB_RETRY_BASE_DELAY`,
@@ -311,8 +322,9 @@ export const optionsConfig = (overrides: Options = {}): Config.Config<Options> =
 
 /**
  * The client and its token provider from the environment: `GitHubAppToken`'s
- * variables (`GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY`, `GITHUB_INSTALLATION_ID`,
- * …) and {@link optionsConfig}'s.
+ * variables (`GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY` or seed 001's
+ * `GITHUB_APP_PRIVATE_KEY`, `GITHUB_INSTALLATION_ID`, …) and
+ * {@link optionsConfig}'s.
  *
  * @since 0.1.0
  * @category Layers
@@ -325,6 +337,12 @@ export const layerConfig = (
   ConfigError.ConfigError | Errors.InvalidPolicy,
   HttpClient.HttpClient
 > =>
-  Layer.effect(GitHub, Effect.flatMap(optionsConfig(overrides), make)).pipe(
+  Layer.effect(
+    GitHub,
+    Effect.flatMap(
+      optionsConfig(overrides),
+      (read) => Effect.catchTag(make(read), "InvalidPolicy", Options_.refusedByConfig("GITHUB", configFields))
+    )
+  ).pipe(
     Layer.provideMerge(GitHubAppToken.layerConfig(tokenOverrides))
   )

@@ -3,7 +3,11 @@
  * with its RSA key (RS256, `iat` 60 s in the past, `exp` ten minutes after
  * it), exchanges it at `POST /app/installations/{id}/access_tokens`, and
  * caches the token until shortly before its `expires_at`. Many callers at
- * once cause one exchange: the first starts it, the others wait for it.
+ * once cause one exchange: the first starts it, the others wait for it. From
+ * the refresh moment on, the still-valid token keeps being handed out at once
+ * while one exchange replaces it in the background; a failed refresh is tried
+ * again `refreshRetryDelay` later at the earliest, and only a caller with no
+ * valid token waits for an exchange.
  *
  * The exchange runs under its own policy with the seed's numbers (5 attempts,
  * 1 s to 30 s, 10 s per attempt; only transient failures are retried, and a
@@ -66,7 +70,7 @@ export interface Token {
   readonly token: Redacted.Redacted<string>
   /** GitHub's `expires_at`, epoch milliseconds. */
   readonly expiresAt: number
-  /** When the cache stops handing it out and mints the next, epoch milliseconds of Effect's Clock. */
+  /** When the cache starts minting the next in the background, epoch milliseconds of Effect's Clock. */
   readonly refreshAt: number
   /** The whole answer of the exchange. */
   readonly answer: GitHubSchema.InstallationToken
@@ -78,7 +82,11 @@ export interface Token {
  */
 export interface Service {
   readonly installationId: number
-  /** A token valid for at least the refresh margin; one exchange for any number of concurrent callers. */
+  /**
+   * A valid token, at once while one is cached (even past its refresh moment,
+   * while the next is minted in the background); one exchange for any number
+   * of concurrent callers.
+   */
   readonly get: Effect.Effect<Token, Failure>
   /** {@link get}, just the token. */
   readonly token: Effect.Effect<Redacted.Redacted<string>, Failure>
@@ -110,6 +118,11 @@ export interface Options {
    * token that lives less than twice this is replaced at half its life.
    */
   readonly refreshBefore?: Duration.DurationInput | undefined
+  /**
+   * After a background refresh failed (the old token still valid), how long
+   * before the next one starts; never past the old token's expiry. Default 30 s.
+   */
+  readonly refreshRetryDelay?: Duration.DurationInput | undefined
   /** Default `bulwark`. */
   readonly userAgent?: string | undefined
   /** GitHub's "wait at least a minute" after a secondary limit without `retry-after`. Default 60 s. */
@@ -132,6 +145,8 @@ export const defaults = {
   userAgent: "bulwark",
   /** Octokit's auth-app also replaces tokens a few minutes before the hour. */
   refreshBefore: Duration.minutes(5),
+  /** Ours: a failing token endpoint sees one refresh per 30 s, not one per call, while the old token lives. */
+  refreshRetryDelay: Duration.seconds(30),
   /** GitHub's documentation: without retry-after, wait at least one minute. */
   secondaryRateLimitWait: Duration.minutes(1),
   policy: {
@@ -189,6 +204,11 @@ export const make = (
       "refreshBefore",
       options.refreshBefore ?? defaults.refreshBefore
     )
+    const refreshRetryDelay = yield* Options_.finiteDuration(
+      invalid,
+      "refreshRetryDelay",
+      options.refreshRetryDelay ?? defaults.refreshRetryDelay
+    )
     const { apiUrl, client, policy, userAgent } = yield* githubHttp.setup(
       invalid,
       service,
@@ -227,7 +247,12 @@ export const make = (
       Effect.withSpan("GitHubAppToken.exchange", { attributes: { "github.installation_id": installationId } })
     )
 
-    const cache = yield* TokenCache.make(exchange, yield* Effect.scope, installationId)
+    const cache = yield* TokenCache.make(
+      exchange,
+      yield* Effect.scope,
+      installationId,
+      Duration.toMillis(refreshRetryDelay)
+    )
     const get = cache.get.pipe(
       Effect.withSpan("GitHubAppToken.get", { attributes: { "github.installation_id": installationId } })
     )
@@ -254,8 +279,9 @@ export const layer = (
 
 /**
  * The environment variables {@link layerConfig} reads: `GITHUB_APP_ID`,
- * `GITHUB_PRIVATE_KEY`, `GITHUB_INSTALLATION_ID`, `GITHUB_API_URL`, and under
- * `GITHUB_APP_TOKEN_` the refresh margin and the exchange's policy.
+ * `GITHUB_PRIVATE_KEY` (or, when it is not set, seed 001's
+ * `GITHUB_APP_PRIVATE_KEY`), `GITHUB_INSTALLATION_ID`, `GITHUB_API_URL`, and
+ * under `GITHUB_APP_TOKEN_` the refresh margin and the exchange's policy.
  *
  * @since 0.1.0
  * @category Config
@@ -263,6 +289,8 @@ export const layer = (
 export const configKeys = {
   appId: "APP_ID",
   privateKey: "PRIVATE_KEY",
+  /** Seed 001's name for the key, read when `PRIVATE_KEY` is not set. */
+  privateKeySeed: "APP_PRIVATE_KEY",
   installationId: "INSTALLATION_ID",
   apiUrl: "API_URL",
   /** Under `GITHUB_APP_TOKEN_`, as the policy's keys. */
@@ -281,11 +309,17 @@ export const configKeys = {
 export const optionsConfig = (overrides: Partial<Options> = {}): Config.Config<Options> => {
   const basePolicy = Options_.configBase(defaults.policy, overrides.policy)
   // Read as text and checked before it becomes a Redacted, so the error carries the variable's name, not the key.
-  const keyConfig = Config.mapOrFail(Config.string(configKeys.privateKey), (pem) => {
-    const parsed = Jwt.privateKey(pem)
-    return typeof parsed === "string"
-      ? Either.left(ConfigError.InvalidData([], `Expected an RSA private key in PEM: ${parsed}`))
-      : Either.right(Redacted.make(pem))
+  const keyAt = (name: string) =>
+    Config.mapOrFail(Config.string(name), (pem) => {
+      const parsed = Jwt.privateKey(pem)
+      return typeof parsed === "string"
+        ? Either.left(ConfigError.InvalidData([], `Expected an RSA private key in PEM: ${parsed}`))
+        : Either.right(Redacted.make(pem))
+    })
+  // Only a missing variable falls back: a bad key under the first name is an error naming it, not a silent skip.
+  const keyConfig = Config.orElseIf(keyAt(configKeys.privateKey), {
+    if: ConfigError.isMissingDataOnly,
+    orElse: () => keyAt(configKeys.privateKeySeed)
   })
   return Config.nested(
     Config.map(

@@ -36,6 +36,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { InvalidInput, MalformedResponse, StreamFailed } from "./ClientErrors.js"
 import { buffered } from "./internal/buffered.js"
+import * as CallDuration from "./internal/callDuration.js"
 import * as config from "./internal/config.js"
 import * as decode from "./internal/decode.js"
 import { hex32 } from "./internal/ids.js"
@@ -44,6 +45,7 @@ import { type Classified, classify } from "./internal/llmClassify.js"
 import * as RateLimitHeaders from "./internal/llmRateLimits.js"
 import { chunks } from "./internal/llmStream.js"
 import * as Options_ from "./internal/options.js"
+import * as Spans from "./internal/spans.js"
 import * as LlmSchema from "./LlmSchema.js"
 
 /**
@@ -94,7 +96,8 @@ export type Failure = ResilientClient.Failure<Classified> | MalformedResponse | 
 
 /**
  * What a stream can fail with besides {@link Failure}: an error event after
- * it started. A connection cut mid-stream is `ConnectionFailed`.
+ * it started, or no event within the attempt timeout (a stalled stream), as
+ * `StreamFailed`. A connection cut mid-stream is `ConnectionFailed`.
  *
  * @since 0.1.0
  * @category Models
@@ -108,7 +111,11 @@ export type StreamFailure = Failure | StreamFailed
  * @category Options
  */
 export interface CallOptions {
-  /** The timeout of each attempt (to the response headers, and for JSON answers to the end of the body). */
+  /**
+   * The timeout of each attempt (to the response headers, and for JSON answers
+   * to the end of the body), and in a stream the longest wait for each event.
+   * Not a duration > 0: `InvalidInput`.
+   */
   readonly timeout?: Duration.DurationInput | undefined
   /** Sent as `x-request-id`; default 32 random hex digits. */
   readonly requestId?: string | undefined
@@ -164,8 +171,9 @@ export interface Options {
   /** Extra headers on every request (`OpenAI-Organization`, `OpenAI-Project`). */
   readonly headers?: Readonly<Record<string, string>> | undefined
   /**
-   * The policy: layers given here replace the default's layer whole (`false`
-   * removes one); `false` for no policy at all; or a policy already built, to
+   * The policy: options merged into {@link defaults}`.policy` field by field
+   * (`{ retry: { maxAttempts: 2 } }` keeps the seed's delays; `false` removes
+   * a layer); `false` for no policy at all; or a policy already built, to
    * share its breaker and limiter with other code.
    */
   readonly policy?: config.PolicyOptions | Policy.Policy | false | undefined
@@ -244,22 +252,26 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
     )
     const retryAmbiguous = options.retryAmbiguous ?? true
     const apiKey = options.apiKey
+    // Redacted.value would throw on a plain string at the first call: refuse it here, without echoing the key
+    if (apiKey !== undefined && !Redacted.isRedacted(apiKey)) {
+      return yield* invalid(
+        "apiKey",
+        `a ${typeof apiKey}`,
+        "a Redacted value (Redacted.make(key)), so it is never logged"
+      )
+    }
+    const attemptTimeout = policy.layers.attemptTimeout?.after
 
     const prepare = (request: LlmSchema.ChatCompletionRequest, stream: boolean, call: CallOptions) =>
       Effect.gen(function*() {
         const operation = stream ? "stream" : "create"
+        const timeout = yield* CallDuration.timeout({ service, operation }, "timeout", call.timeout)
         const body = yield* decodeRequest(request).pipe(
           Effect.mapError((error) => Input.fromParseError({ service, operation }, request, error))
         )
         const requestId = call.requestId ?? (yield* hex32)
         const chosen = body.model ?? model
-        yield* Effect.annotateCurrentSpan({
-          "llm.model": chosen,
-          "llm.stream": stream,
-          "bulwark.request_id": requestId,
-          ...(call.task === undefined ? {} : { "bulwark.task": call.task }),
-          ...(call.clientJobId === undefined ? {} : { "bulwark.client_job_id": call.clientJobId })
-        })
+        yield* Effect.annotateCurrentSpan({ "llm.stream": stream, "bulwark.request_id": requestId })
         let http = HttpClientRequest.post(endpoint).pipe(
           HttpClientRequest.setHeaders({
             ...options.headers,
@@ -271,16 +283,28 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
         const executeOptions: ResilientClient.RequestOptions = {
           requestId,
           idempotent: retryAmbiguous,
-          ...(call.timeout === undefined ? {} : { timeout: call.timeout })
+          ...(timeout === undefined ? {} : { timeout })
         }
-        return { http, executeOptions, chosen }
+        // Around the request and the reading of its answer: the retry warnings carry the job id too.
+        const annotate = Spans.annotate({
+          service,
+          operation,
+          model: chosen,
+          task: call.task,
+          clientJobId: call.clientJobId
+        })
+        // a stream's wait for each event is bounded like the wait for its headers
+        const idle = CallDuration.finiteOrNone(timeout ?? attemptTimeout)
+        return { http, executeOptions, chosen, annotate, idle }
       })
 
     const create = Effect.fn("Llm.create")(
       function*(request: LlmSchema.ChatCompletionRequest, call: CallOptions = {}) {
-        const { executeOptions, http } = yield* prepare(request, false, call)
-        const response = yield* json.execute(http, executeOptions)
-        return yield* decode.json(LlmSchema.ChatCompletion, origin)(response)
+        const { annotate, executeOptions, http } = yield* prepare(request, false, call)
+        return yield* json.execute(http, executeOptions).pipe(
+          Effect.flatMap(decode.json(LlmSchema.ChatCompletion, origin)),
+          annotate
+        )
       },
       (effect) => Effect.annotateLogs(effect, { service })
     )
@@ -288,9 +312,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
     const stream = (request: LlmSchema.ChatCompletionRequest, call: CallOptions = {}) =>
       Stream.unwrap(
         Effect.gen(function*() {
-          const { executeOptions, http } = yield* prepare(request, true, call)
-          const response = yield* streaming.execute(http, executeOptions)
-          return chunks(response, origin)
+          const { annotate, executeOptions, http, idle } = yield* prepare(request, true, call)
+          const response = yield* annotate(streaming.execute(http, executeOptions))
+          return chunks(response, origin, idle)
         }).pipe(Effect.withSpan("Llm.stream"))
       )
 
@@ -328,6 +352,14 @@ export const configKeys = {
   spacing: "MIN_REQUEST_INTERVAL",
   ...config.policyKeys
 } as const
+
+/** The variables that can explain a refused option field (see `Options_.refusedByConfig`). */
+const configFields: Readonly<Record<string, ReadonlyArray<string>>> = {
+  ...Options_.policyVariables,
+  spacing: [configKeys.spacing],
+  baseUrl: [configKeys.baseUrl],
+  model: [configKeys.model]
+}
 
 const nonBlank = (name: string): Config.Config<string> =>
   Config.mapOrFail(Config.string(name), (text) =>
@@ -385,4 +417,10 @@ export const optionsConfig = (overrides: Options = {}): Config.Config<Options> =
 export const layerConfig = (
   overrides: Options = {}
 ): Layer.Layer<Llm, ConfigError.ConfigError | Errors.InvalidPolicy, HttpClient.HttpClient> =>
-  Layer.effect(Llm, Effect.flatMap(optionsConfig(overrides), make))
+  Layer.effect(
+    Llm,
+    Effect.flatMap(
+      optionsConfig(overrides),
+      (read) => Effect.catchTag(make(read), "InvalidPolicy", Options_.refusedByConfig("LLM", configFields))
+    )
+  )

@@ -32,11 +32,13 @@ import type { InvalidInput, MalformedResponse, StreamFailed } from "./ClientErro
 import { buffered } from "./internal/buffered.js"
 import * as Decode from "./internal/decode.js"
 import * as OllamaCall from "./internal/ollamaCall.js"
-import { config } from "./internal/ollamaConfig.js"
+import { config, keys } from "./internal/ollamaConfig.js"
 import { defaultHost, parseHost } from "./internal/ollamaHost.js"
 import { parameterBillions, sizeClass } from "./internal/ollamaModelSize.js"
 import * as Resolve from "./internal/ollamaOptions.js"
 import * as OllamaStream from "./internal/ollamaStream.js"
+import * as Options_ from "./internal/options.js"
+import * as Spans from "./internal/spans.js"
 import type { ModelNotFound, RequestRefused, StreamTruncated } from "./OllamaErrors.js"
 import * as OllamaSchema from "./OllamaSchema.js"
 
@@ -73,6 +75,8 @@ export interface CallOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** The job this call works for: on the span and every log line (Ollama itself has no such field). */
   readonly clientJobId?: string | undefined
+  /** The job's task (`review`, `summarize`…): on the span and every log line. */
+  readonly task?: string | undefined
   /** Sent as `x-request-id`; default random. */
   readonly requestId?: string | undefined
 }
@@ -110,9 +114,10 @@ export interface Service {
   /**
    * Polls `/api/ps` every `interval` until the server has capacity, as seed
    * 002's `wait_for_ollama_capacity`: `true` when it does, `false` when
-   * `timeout` passed first. See {@link WaitOptions}.
+   * `timeout` passed first. See {@link WaitOptions}; an option that is no
+   * duration (or a `maxLoaded` that is no whole number ≥ 0) is `InvalidInput`.
    */
-  readonly waitForCapacity: (options: WaitOptions) => Effect.Effect<boolean>
+  readonly waitForCapacity: (options: WaitOptions) => Effect.Effect<boolean, InvalidInput>
   /** The attempt timeout of a model: `timeouts.byModel`, else the size rule, else the default (`undefined`: none). */
   readonly timeoutFor: (model: string) => Duration.Duration | undefined
   /** The resilient client underneath (its policy, stats, breaker). */
@@ -278,7 +283,7 @@ export const make = (
       parseHost(options.baseUrl ?? defaults.baseUrl),
       (reason) => Resolve.invalid("baseUrl", options.baseUrl, `an OLLAMA_HOST value or http(s) URL (${reason})`)
     )
-    const resolved = Resolve.policyOptions(defaults.policy, options.policy)
+    const resolved = Options_.mergePolicy(defaults.policy, options.policy)
     const policy = yield* Policy.make({ ...resolved, service })
     const fallback = policy.layers.attemptTimeout?.after
     const timeoutFor = yield* Resolve.timeoutRule(options.timeouts ?? defaults.timeouts, defaults.timeouts, fallback)
@@ -294,9 +299,6 @@ export const make = (
 
     const sender = { service, baseUrl, timeoutFor }
 
-    const annotate = (call: CallOptions) =>
-      Effect.annotateLogs({ service, ...(call.clientJobId === undefined ? {} : { client_job_id: call.clientJobId }) })
-
     const one = <A, I>(
       name: string,
       requestSchema: Schema.Schema<A, I>,
@@ -306,7 +308,6 @@ export const make = (
     (request: A, call: CallOptions = {}) =>
       OllamaCall.send(sender, whole, name, requestSchema, path, request, false, call).pipe(
         Effect.flatMap(({ endpoint, response }) => Decode.json(responseSchema, { service, endpoint })(response)),
-        annotate(call),
         Effect.withSpan(`Ollama.${name}`, { kind: "client" })
       )
 
@@ -327,7 +328,6 @@ export const make = (
               readTimeout: timeout === undefined ? undefined : Duration.decode(timeout)
             }, response)
           ),
-          annotate(call),
           Effect.withSpan(`Ollama.${name}`, { kind: "client" })
         )
       )
@@ -335,6 +335,7 @@ export const make = (
     const get = <A, I>(name: string, path: string, schema: Schema.Schema<A, I>) =>
       whole.execute(HttpClientRequest.get(`${baseUrl}${path}`).pipe(HttpClientRequest.acceptJson)).pipe(
         Effect.flatMap(Decode.json(schema, { service, endpoint: `GET ${path}` })),
+        Spans.annotate({ service, operation: name }),
         Effect.withSpan(`Ollama.${name}`, { kind: "client" })
       )
 
@@ -371,7 +372,10 @@ export const layer = (options: Options = {}): Layer.Layer<Ollama, Errors.Invalid
  * `OLLAMA_RETRY_MAX_ATTEMPTS`, `OLLAMA_RETRY_BASE_DELAY`,
  * `OLLAMA_RETRY_MAX_DELAY`, and `OLLAMA_BREAKER_FAILURE_THRESHOLD` /
  * `OLLAMA_BREAKER_OPEN_DURATION`, either of which turns a circuit breaker on.
- * `overrides` win over the environment.
+ * A variable that is set wins over `overrides`, which win over
+ * {@link defaults}; a value each check accepts but the policy refuses (a
+ * `TIMEOUT_SMALL` of zero, a `TOTAL_TIMEOUT` below the attempt timeout) is a
+ * `ConfigError` naming the variable too.
  *
  * @since 0.1.0
  * @category Layers
@@ -381,11 +385,38 @@ export const layerConfig = (
 ): Layer.Layer<Ollama, ConfigError.ConfigError | Errors.InvalidPolicy, HttpClient.HttpClient> =>
   Layer.effect(
     Ollama,
-    Effect.flatMap(config(defaults), (fromEnv) =>
-      make({
-        ...fromEnv,
+    Effect.flatMap(config(envBase(overrides)), (fromEnv) => {
+      const given = overrides.timeouts === false ? undefined : overrides.timeouts
+      const read = fromEnv.timeouts
+      const anyRead = read.small !== undefined || read.large !== undefined || Object.keys(read.byModel).length > 0
+      const timeouts = overrides.timeouts === false && !anyRead
+        ? false as const
+        : { ...given, ...read, byModel: { ...given?.byModel, ...read.byModel } }
+      return make({
         ...overrides,
-        policy: { ...fromEnv.policy, ...overrides.policy },
-        timeouts: overrides.timeouts ?? fromEnv.timeouts
-      }))
+        ...(fromEnv.baseUrl === undefined ? {} : { baseUrl: fromEnv.baseUrl }),
+        policy: fromEnv.policy,
+        timeouts
+      }).pipe(Effect.catchTag("InvalidPolicy", Options_.refusedByConfig("OLLAMA", configFields)))
+    })
   )
+
+/** What the variables are read over: the defaults with `overrides` merged in. */
+const envBase = (overrides: Options) => {
+  const policy = Options_.mergePolicy(defaults.policy, overrides.policy)
+  const given = policy.circuitBreaker
+  return {
+    policy,
+    // a BREAKER_ variable turns on the breaker given in code, else the default one
+    circuitBreaker: typeof given === "object" ? { ...defaults.circuitBreaker, ...given } : defaults.circuitBreaker
+  }
+}
+
+/** The variables that can explain a refused option field (see `Options_.refusedByConfig`). */
+const configFields: Readonly<Record<string, ReadonlyArray<string>>> = {
+  ...Options_.policyVariables,
+  baseUrl: [keys.host],
+  "timeouts.small": [keys.timeoutSmall],
+  "timeouts.large": [keys.timeoutLarge],
+  "timeouts.byModel": [keys.modelTimeouts]
+}

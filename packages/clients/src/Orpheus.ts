@@ -29,10 +29,12 @@ import * as Layer from "effect/Layer"
 import type { InvalidInput, MalformedResponse } from "./ClientErrors.js"
 import { buffered } from "./internal/buffered.js"
 import * as config from "./internal/config.js"
+import * as Options_ from "./internal/options.js"
 import * as Busy from "./internal/orpheusBusy.js"
 import * as Call from "./internal/orpheusCall.js"
 import * as Resolve from "./internal/orpheusOptions.js"
 import * as Request from "./internal/orpheusRequest.js"
+import * as Spans from "./internal/spans.js"
 import { GpuBusy, InputRejected } from "./OrpheusSchema.js"
 import type { Classification, Generation, GeneratorModel, Health, Meta, Model } from "./OrpheusSchema.js"
 
@@ -186,10 +188,9 @@ export interface Options {
   /** Base URL of each model's server; unset models keep {@link defaults}`.urls`. */
   readonly urls?: Partial<Record<Model, string>> | undefined
   /**
-   * Options of each server's policy, laid over {@link defaults}`.policy`: a
-   * layer given here replaces the default's, except `retry` and
-   * `circuitBreaker`, whose fields are merged; `false` turns a layer off, and
-   * `policy: false` turns every layer off.
+   * Options of each server's policy, laid over {@link defaults}`.policy`
+   * field by field (`{ retry: { maxAttempts: 2 } }` keeps the other retry
+   * fields); `false` turns a layer off, and `policy: false` every layer.
    */
   readonly policy?: Omit<Policy.Options, "service"> | false | undefined
   /** The wait after a busy answer without Retry-After. Default 5 seconds (the seed). */
@@ -325,8 +326,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, Errors.Inval
       if (client === undefined) {
         return yield* Request.checker(services.base, "health").refuse("model", model, models.join(", "))
       }
-      yield* Effect.annotateCurrentSpan({ model, "bulwark.service": client.service })
-      return yield* Call.health(client, urls[model])
+      return yield* Call.health(client, urls[model]).pipe(
+        Spans.annotate({ service: client.service, operation: "health", model })
+      )
     })
 
     return {
@@ -371,6 +373,13 @@ export const configKeys = {
   policy: config.policyKeys
 } as const
 
+/** The variables that can explain a refused option field (see `Options_.refusedByConfig`). */
+const configFields: Readonly<Record<string, ReadonlyArray<string>>> = {
+  ...Options_.policyVariables,
+  busyRetryAfter: [configKeys.busyRetryAfter],
+  ...Object.fromEntries(Object.entries(configKeys.urls).map(([model, key]) => [`urls.${model}`, [key]]))
+}
+
 /**
  * The service from the environment (see {@link configKeys}), laid over
  * `options` and then {@link defaults}: a variable that is set wins. An invalid
@@ -384,5 +393,8 @@ export const layerConfig = (
 ): Layer.Layer<Orpheus, ConfigError.ConfigError | Errors.InvalidPolicy, HttpClient.HttpClient> =>
   Layer.effect(
     Orpheus,
-    Effect.flatMap(Resolve.fromEnv(options, defaults, configKeys, models), make)
+    Effect.flatMap(
+      Resolve.fromEnv(options, defaults, configKeys, models),
+      (read) => Effect.catchTag(make(read), "InvalidPolicy", Options_.refusedByConfig("ORPHEUS", configFields))
+    )
   )

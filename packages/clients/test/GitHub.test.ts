@@ -256,6 +256,41 @@ describe("GitHub against the GitHub emulator", () => {
       expect((yield* slow.emulator.comments).length).toBeLessThanOrEqual(1)
     }))
 
+  live(
+    "a body that stalls past the attempt timeout is an AttemptTimedOut inside the attempt",
+    () =>
+      Effect.gen(function*() {
+        const { emulator, github } = yield* faulted("slow-body=2s@300ms-")
+        const plain = yield* timed(github.createComment(comment, { timeout: "150 millis" }))
+        expect(plain.result._tag === "Left" ? plain.result.left : undefined).toMatchObject({ _tag: "AttemptTimedOut" })
+        expect(plain.elapsed).toBeLessThan(1000)
+        expect((yield* emulator.stats).requests).toBe(1)
+        // with a key the stalled attempts are retried, each bounded by the attempt timeout
+        const keyed = yield* timed(github.createComment(comment, { timeout: "150 millis", idempotencyKey: "c-1" }))
+        expect(keyed.result._tag === "Left" ? keyed.result.left : undefined).toMatchObject({
+          _tag: "RetriesExhausted",
+          attempts: 3,
+          lastError: { _tag: "AttemptTimedOut" }
+        })
+        expect(keyed.elapsed).toBeLessThan(1500)
+        expect((yield* emulator.stats).requests).toBe(4)
+      })
+  )
+
+  live("a refused app JWT fails the call after exactly one token exchange", () =>
+    Effect.gen(function*() {
+      const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey
+        .export({ type: "spki", format: "pem" }).toString()
+      const { emulator, github } = yield* setup({ publicKey: other })
+      expect(yield* Effect.flip(github.createComment(comment))).toMatchObject({
+        _tag: "AuthenticationFailed",
+        status: 401,
+        credential: "app-jwt"
+      })
+      expect((yield* emulator.stats).requests).toBe(1)
+      expect((yield* emulator.stats).responses).toEqual({ 401: 1 })
+    }))
+
   live("wrong content type and truncated JSON are MalformedResponse naming the endpoint", () =>
     Effect.gen(function*() {
       for (const fault of ["wrong-content-type", "truncated-json"]) {

@@ -1,10 +1,23 @@
 import * as GitHubEmulator from "@bulwark/emulators/GitHubEmulator"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, TestClock } from "effect"
+import {
+  ConfigProvider,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Redacted,
+  Ref,
+  TestClock,
+  TestServices
+} from "effect"
 import * as crypto from "node:crypto"
 import * as GitHubAppToken from "../src/GitHubAppToken.js"
 import { claims } from "../src/internal/githubJwt.js"
+import * as TokenCache from "../src/internal/githubTokenCache.js"
 
 const app = (() => {
   const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
@@ -20,6 +33,17 @@ const fast = {
   totalTimeout: "5 seconds",
   circuitBreaker: false
 } as const
+
+/** Polls `self` (real time between polls, the test's Clock untouched) until `done`, for at most 2 s. */
+const eventually = <A, E, R>(self: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200; i++) {
+      const value = yield* self
+      if (done(value)) return value
+      yield* TestServices.provideLive(Effect.sleep("10 millis"))
+    }
+    return yield* Effect.die("eventually: the condition never held")
+  })
 
 const provider = (emulator: { readonly url: string }, options: Partial<GitHubAppToken.Options> = {}) =>
   GitHubAppToken.make({
@@ -45,7 +69,9 @@ describe("GitHubAppToken against the GitHub emulator", () => {
       expect(Redacted.value((yield* tokens.get).token)).toBe(Redacted.value(first.token))
       expect((yield* emulator.stats).responses).toEqual({ 201: 1 })
       yield* TestClock.adjust("1 minute")
-      const second = yield* tokens.get
+      // at the refresh moment the old token is still served at once; the next is minted in the background
+      expect(Redacted.value((yield* tokens.get).token)).toBe(Redacted.value(first.token))
+      const second = yield* eventually(tokens.get, (token) => token.token !== first.token)
       expect(Redacted.value(second.token)).not.toBe(Redacted.value(first.token))
       expect(second.expiresAt).toBe(Duration.toMillis("115 minutes"))
       expect((yield* emulator.stats).responses).toEqual({ 201: 2 })
@@ -136,6 +162,18 @@ describe("GitHubAppToken against the GitHub emulator", () => {
       expect((error as { excerpt: string }).excerpt).toContain("<redacted>")
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
+  it.live("a body that stalls past the attempt timeout is an AttemptTimedOut, retried", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, faults: "slow-body=2s" })
+      const tokens = yield* provider(emulator, { policy: { ...fast, attemptTimeout: "150 millis" } })
+      const started = Date.now()
+      const error = yield* Effect.flip(tokens.get)
+      expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 3, lastError: { _tag: "AttemptTimedOut" } })
+      // three attempts of 150 ms, not three bodies of 2 s
+      expect(Date.now() - started).toBeLessThan(1500)
+      expect((yield* emulator.stats).requests).toBe(3)
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
   it("the JWT's claims: iat 60 s in the past, exp ten minutes after it", () => {
     expect(claims("42", 1_000_000_500)).toEqual({ iat: 999_940, exp: 1_000_540, iss: 42 })
     expect(claims("Iv1.abc", 0).iss).toBe("Iv1.abc")
@@ -152,7 +190,8 @@ describe("GitHubAppToken against the GitHub emulator", () => {
           "privateKey"
         ],
         [{ apiUrl: "ftp://example" }, "apiUrl"],
-        [{ refreshBefore: "soon" as Duration.DurationInput }, "refreshBefore"]
+        [{ refreshBefore: "soon" as Duration.DurationInput }, "refreshBefore"],
+        [{ refreshRetryDelay: "later" as Duration.DurationInput }, "refreshRetryDelay"]
       ]
       for (const [options, field] of cases) {
         const exit = yield* Effect.exit(GitHubAppToken.make({ ...base, ...options }).pipe(Effect.scoped))
@@ -238,4 +277,164 @@ describe("GitHubAppToken.layerConfig", () => {
         expect(String(yield* Effect.flip(read(rest))).replaceAll(".", "_")).toContain(name)
       }
     }))
+
+  describe("the key under seed 001's name, GITHUB_APP_PRIVATE_KEY", () => {
+    const { GITHUB_PRIVATE_KEY: _, ...withoutKey } = valid
+    const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey
+      .export({ type: "pkcs8", format: "pem" }).toString()
+
+    it.effect("read when GITHUB_PRIVATE_KEY is not set", () =>
+      Effect.gen(function*() {
+        const options = yield* read({ ...withoutKey, GITHUB_APP_PRIVATE_KEY: other })
+        expect(Redacted.value(options.privateKey)).toBe(other)
+      }))
+
+    it.effect("GITHUB_PRIVATE_KEY wins when both are set", () =>
+      Effect.gen(function*() {
+        const options = yield* read({ ...valid, GITHUB_APP_PRIVATE_KEY: other })
+        expect(Redacted.value(options.privateKey)).toBe(app.privateKey)
+      }))
+
+    it.effect("an invalid GITHUB_APP_PRIVATE_KEY is a ConfigError naming it, never quoting it", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          read({ ...withoutKey, GITHUB_APP_PRIVATE_KEY: invalidValues.GITHUB_PRIVATE_KEY! })
+        )
+        expect(String(error).replaceAll(".", "_")).toContain("GITHUB_APP_PRIVATE_KEY")
+        expect(String(error)).not.toContain("secretjunk")
+      }))
+
+    it.effect("an invalid GITHUB_PRIVATE_KEY does not fall back to a valid GITHUB_APP_PRIVATE_KEY", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(read({
+          ...valid,
+          GITHUB_PRIVATE_KEY: invalidValues.GITHUB_PRIVATE_KEY!,
+          GITHUB_APP_PRIVATE_KEY: other
+        }))
+        expect(String(error).replaceAll(".", "_")).toContain("GITHUB_PRIVATE_KEY")
+      }))
+
+    it.effect("neither set: the ConfigError names both", () =>
+      Effect.gen(function*() {
+        const message = String(yield* Effect.flip(read(withoutKey))).replaceAll(".", "_")
+        expect(message).toContain("GITHUB_PRIVATE_KEY")
+        expect(message).toContain("GITHUB_APP_PRIVATE_KEY")
+      }))
+  })
+})
+
+describe("the token cache", () => {
+  const hour = Duration.toMillis("1 hour")
+  const margin = Duration.toMillis("5 minutes")
+
+  /** A fake exchange taking one second of the test's Clock; `fail` makes it fail. */
+  const fake = Effect.gen(function*() {
+    const calls = yield* Ref.make(0)
+    const failing = yield* Ref.make(false)
+    const exchange = Effect.gen(function*() {
+      const n = yield* Ref.updateAndGet(calls, (c) => c + 1)
+      yield* Effect.sleep("1 second")
+      if (yield* Ref.get(failing)) return yield* Effect.fail(`exchange ${n} failed`)
+      const now = yield* TestClock.currentTimeMillis
+      return { token: Redacted.make(`ghs_${n}`), expiresAt: now + hour, refreshAt: now + hour - margin }
+    })
+    const cache = yield* TokenCache.make(exchange, yield* Effect.scope, 1, Duration.toMillis("30 seconds"))
+    return { cache, calls: Ref.get(calls), failing }
+  })
+
+  /** Runs `self` while the test's Clock moves `by`. */
+  const across = <A, E>(self: Effect.Effect<A, E>, by: Duration.DurationInput) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(self)
+      yield* TestClock.adjust(by)
+      return yield* Fiber.join(fiber)
+    })
+
+  /** `self`, which must complete without the Clock moving. */
+  const atOnce = <A, E>(self: Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(self)
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+      const exit = yield* Fiber.poll(fiber)
+      expect(Option.isSome(exit), "the call waited").toBe(true)
+      return yield* Option.getOrThrow(exit)
+    })
+
+  const name = (token: TokenCache.Cached) => Redacted.value(token.token)
+
+  it.scoped("at the refresh moment many callers get the old token at once; one exchange replaces it", () =>
+    Effect.gen(function*() {
+      const { cache, calls } = yield* fake
+      expect(name(yield* across(cache.get, "1 second"))).toBe("ghs_1")
+      yield* TestClock.adjust("55 minutes")
+      const all = yield* atOnce(Effect.all(Array.from({ length: 20 }, () => cache.get), { concurrency: "unbounded" }))
+      expect(all.map(name)).toEqual(Array.from({ length: 20 }, () => "ghs_1"))
+      expect(yield* calls).toBe(2)
+      yield* TestClock.adjust("1 second")
+      expect(name(yield* atOnce(cache.get))).toBe("ghs_2")
+      expect(yield* calls).toBe(2)
+    }))
+
+  it.scoped("a failed refresh keeps serving the old token and is tried again 30 s later, not on every call", () =>
+    Effect.gen(function*() {
+      const { cache, calls, failing } = yield* fake
+      yield* across(cache.get, "1 second")
+      yield* Ref.set(failing, true)
+      yield* TestClock.adjust("55 minutes")
+      expect(name(yield* atOnce(cache.get))).toBe("ghs_1")
+      yield* TestClock.adjust("1 second") // the refresh fails
+      for (let i = 0; i < 10; i++) expect(name(yield* atOnce(cache.get))).toBe("ghs_1")
+      expect(yield* calls).toBe(2)
+      yield* TestClock.adjust("29 seconds")
+      expect(name(yield* atOnce(cache.get))).toBe("ghs_1")
+      expect(yield* calls).toBe(2)
+      yield* TestClock.adjust("1 second") // 30 s after the failure
+      expect(name(yield* atOnce(cache.get))).toBe("ghs_1")
+      expect(yield* calls).toBe(3)
+      yield* Ref.set(failing, false)
+      yield* TestClock.adjust("1 second")
+      expect(name(yield* atOnce(cache.get))).toBe("ghs_3")
+    }))
+
+  it.scoped("past the expiry a caller waits for the exchange, and gets its failure", () =>
+    Effect.gen(function*() {
+      const { cache, calls, failing } = yield* fake
+      yield* across(cache.get, "1 second")
+      yield* Ref.set(failing, true)
+      yield* TestClock.adjust("1 hour")
+      expect(yield* across(Effect.flip(cache.get), "1 second")).toBe("exchange 2 failed")
+      // no valid token: the next caller does not wait out a backoff
+      expect(yield* across(Effect.flip(cache.get), "1 second")).toBe("exchange 3 failed")
+      expect(yield* calls).toBe(3)
+    }))
+
+  // The cached token's `expiresAt` is read inside the leader's claim of the exchange: reading it
+  // interrupts the reading fiber, so the interruption lands between the claim and the fork.
+  it.live("a leader interrupted between claiming the exchange and forking it does not strand later callers", () =>
+    Effect.gen(function*() {
+      let armed = false
+      let calls = 0
+      const expired = (n: number) => ({
+        token: Redacted.make(`ghs_${n}`),
+        refreshAt: 0,
+        get expiresAt() {
+          if (armed) {
+            armed = false
+            const fiber = Option.getOrThrow(Fiber.getCurrentFiber())
+            fiber.unsafeInterruptAsFork(fiber.id())
+          }
+          return 0
+        }
+      })
+      const exchange = Effect.sync(() => expired(++calls))
+      const cache = yield* TokenCache.make(exchange, yield* Effect.scope, 1, 30_000)
+      expect(name(yield* cache.get)).toBe("ghs_1")
+      armed = true
+      const leader = yield* Fiber.await(yield* Effect.fork(cache.get))
+      expect(armed).toBe(false)
+      expect(Exit.isInterrupted(leader)).toBe(true)
+      const next = yield* Effect.timeoutOption(cache.get, "1 second")
+      expect(Option.map(next, name)).toEqual(Option.some("ghs_3"))
+      expect(calls).toBe(3)
+    }).pipe(Effect.scoped))
 })

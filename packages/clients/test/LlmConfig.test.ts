@@ -20,7 +20,10 @@ const valid: Array<[string, string, (options: Llm.Options) => unknown, unknown]>
   ["LLM_RETRY_MAX_DELAY", "30 seconds", (o) => policyOf(o).retry.maxDelay, Duration.seconds(30)],
   ["LLM_TIMEOUT", "10 seconds", (o) => policyOf(o).attemptTimeout, Duration.seconds(10)],
   ["LLM_TOTAL_TIMEOUT", "off", (o) => policyOf(o).totalTimeout, false],
-  ["LLM_BREAKER_FAILURE_THRESHOLD", "7", (o) => typeof policyOf(o).circuitBreaker.trip, "object"],
+  ["LLM_BREAKER_FAILURE_THRESHOLD", "7", (o) => policyOf(o).circuitBreaker.trip, {
+    _tag: "ConsecutiveFailures",
+    threshold: 7
+  }],
   ["LLM_BREAKER_OPEN_DURATION", "5 seconds", (o) => policyOf(o).circuitBreaker.openDuration, Duration.seconds(5)]
 ]
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, FastCheck as fc, Layer } from "effect"
 import { parseHost } from "../src/internal/ollamaHost.js"
 import * as Ollama from "../src/Ollama.js"
+import { delaysSync } from "./utils/backoff.js"
 
 /** Builds the client from `env` (OLLAMA_… variables), or the ConfigError / InvalidPolicy. */
 const fromEnv = (env: Record<string, string>) =>
@@ -81,21 +82,30 @@ describe("Ollama config", () => {
         OLLAMA_TOTAL_TIMEOUT: "30 minutes"
       })
       expect(ollama.client.policy.layers.retry?.maxAttempts).toBe(11)
+      // no jitter: 1 s doubling, capped at the 2 minutes read
+      expect(delaysSync(ollama.client.policy, 9)).toEqual([1, 2, 4, 8, 16, 32, 64, 120, 120].map((s) => s * 1000))
       expect(millis(ollama.client.policy.layers.totalTimeout?.after)).toBe(1_800_000)
       expect(yield* failure({ OLLAMA_RETRY_MAX_ATTEMPTS: "0" })).toContain("RETRY_MAX_ATTEMPTS")
       expect(yield* failure({ OLLAMA_RETRY_BASE_DELAY: "fast" })).toContain("RETRY_BASE_DELAY")
       expect(yield* failure({ OLLAMA_RETRY_MAX_DELAY: "1" })).toContain("RETRY_MAX_DELAY")
       expect(yield* failure({ OLLAMA_TOTAL_TIMEOUT: "never" })).toContain("TOTAL_TIMEOUT")
-      // a total timeout shorter than the attempt timeout is refused by the policy
-      expect(yield* failure({ OLLAMA_TOTAL_TIMEOUT: "1 minute" })).toContain("attemptTimeout")
+      // values the policy refuses are ConfigErrors naming the variable that was set
+      expect(yield* failure({ OLLAMA_TOTAL_TIMEOUT: "1 minute" })).toContain("OLLAMA.TOTAL_TIMEOUT")
+      expect(yield* failure({ OLLAMA_TIMEOUT_SMALL: "0 seconds" })).toContain("OLLAMA.TIMEOUT_SMALL")
+      expect(yield* failure({ OLLAMA_MODEL_TIMEOUTS: "x=0 seconds" })).toContain("OLLAMA.MODEL_TIMEOUTS")
+      expect(yield* failure({ OLLAMA_TIMEOUT: "2 hours", OLLAMA_TOTAL_TIMEOUT: "1 hour" })).toContain(
+        "OLLAMA.TIMEOUT:"
+      )
     }))
 
   it.effect("a BREAKER_ variable turns a breaker on; a bad one is a ConfigError", () =>
     Effect.gen(function*() {
       const ollama = yield* service({ OLLAMA_BREAKER_FAILURE_THRESHOLD: "3" })
-      expect(ollama.client.policy.layers.circuitBreaker).toBeDefined()
+      expect(ollama.client.policy.layers.circuitBreaker?.settings.trip).toMatchObject([
+        { _tag: "ConsecutiveFailures", threshold: 3 }
+      ])
       const timed = yield* service({ OLLAMA_BREAKER_OPEN_DURATION: "30 seconds" })
-      expect(timed.client.policy.layers.circuitBreaker).toBeDefined()
+      expect(timed.client.policy.layers.circuitBreaker?.settings.openDuration).toBe(30_000)
       expect(yield* failure({ OLLAMA_BREAKER_FAILURE_THRESHOLD: "none" })).toContain("BREAKER_FAILURE_THRESHOLD")
       expect(yield* failure({ OLLAMA_BREAKER_OPEN_DURATION: "1" })).toContain("BREAKER_OPEN_DURATION")
     }))

@@ -1,7 +1,9 @@
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Layer } from "effect"
+import * as Resolve from "../src/internal/orpheusOptions.js"
 import * as Orpheus from "../src/Orpheus.js"
+import { delays } from "./utils/backoff.js"
 
 const build = (env: Record<string, string>, options: Orpheus.Options = {}) =>
   Effect.runSync(Effect.either(
@@ -14,6 +16,33 @@ const build = (env: Record<string, string>, options: Orpheus.Options = {}) =>
     )
   ))
 
+/** Each jittered delay's cap, read from the largest of 400 seeded draws (rounded up to a second). */
+const jitterCaps = (service: Orpheus.Service) => {
+  const draws = Array.from({ length: 400 }, (_, seed) => Effect.runSync(delays(service.clients.base.policy, 8, seed)))
+  const steps = draws[0]!.length
+  const caps = Array.from({ length: steps }, (_, n) => Math.ceil(Math.max(...draws.map((d) => d[n]!)) / 1000) * 1000)
+  return caps.filter((cap, n) => n === 0 || cap !== caps[n - 1])
+}
+
+const thresholds = (service: Orpheus.Service) =>
+  service.clients.base.policy.layers.circuitBreaker?.settings.trip.map((trip) =>
+    "threshold" in trip ? trip.threshold : trip._tag
+  )
+
+/** The busy wait read from the environment (the built service does not show it). */
+const busyWait = (env: Record<string, string>) =>
+  Effect.runSync(
+    Effect.withConfigProvider(
+      Resolve.fromEnv(
+        {} as Orpheus.Options,
+        Orpheus.defaults,
+        Orpheus.configKeys,
+        Object.keys(Orpheus.defaults.urls) as Array<any>
+      ),
+      ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" })
+    )
+  ).busyRetryAfter
+
 const valid: Array<[string, string, (service: Orpheus.Service) => unknown, unknown]> = [
   ["ORPHEUS_BASE_URL", "http://gpu:9000/", (s) => s.urls.base, "http://gpu:9000"],
   ["ORPHEUS_CLASSIFIER_URL", "http://gpu:9001", (s) => s.urls.classifier, "http://gpu:9001"],
@@ -21,14 +50,25 @@ const valid: Array<[string, string, (service: Orpheus.Service) => unknown, unkno
   ["ORPHEUS_LOOPS_URL", "https://gpu:9003", (s) => s.urls.loops, "https://gpu:9003"],
   ["ORPHEUS_CHILDREN_URL", "http://gpu:9004", (s) => s.urls.children, "http://gpu:9004"],
   ["ORPHEUS_MONO_URL", "http://gpu:9005", (s) => s.urls.mono_melodies, "http://gpu:9005"],
-  ["ORPHEUS_BUSY_RETRY_AFTER", "2 seconds", () => "built", "built"],
+  [
+    "ORPHEUS_BUSY_RETRY_AFTER",
+    "2 seconds",
+    () => busyWait({ ORPHEUS_BUSY_RETRY_AFTER: "2 seconds" }),
+    Duration.seconds(2)
+  ],
   ["ORPHEUS_RETRY_MAX_ATTEMPTS", "7", (s) => s.clients.base.policy.layers.retry?.maxAttempts, 7],
-  ["ORPHEUS_RETRY_BASE_DELAY", "2 seconds", () => "built", "built"],
-  ["ORPHEUS_RETRY_MAX_DELAY", "1 minute", () => "built", "built"],
+  // full jitter: the largest of many draws comes close to each cap, 2 s doubling
+  ["ORPHEUS_RETRY_BASE_DELAY", "2 seconds", (s) => jitterCaps(s), [2, 4, 8, 16, 30].map((n) => n * 1000)],
+  ["ORPHEUS_RETRY_MAX_DELAY", "1 minute", (s) => jitterCaps(s), [1, 2, 4, 8, 16, 32, 60].map((n) => n * 1000)],
   ["ORPHEUS_TIMEOUT", "10 minutes", (s) => s.clients.bridge.policy.layers.attemptTimeout?.after, Duration.minutes(10)],
   ["ORPHEUS_TOTAL_TIMEOUT", "off", (s) => s.clients.base.policy.layers.totalTimeout, undefined],
-  ["ORPHEUS_BREAKER_FAILURE_THRESHOLD", "3", () => "built", "built"],
-  ["ORPHEUS_BREAKER_OPEN_DURATION", "30 seconds", () => "built", "built"]
+  ["ORPHEUS_BREAKER_FAILURE_THRESHOLD", "3", (s) => thresholds(s), [3]],
+  [
+    "ORPHEUS_BREAKER_OPEN_DURATION",
+    "30 seconds",
+    (s) => s.clients.loops.policy.layers.circuitBreaker?.settings.openDuration,
+    30_000
+  ]
 ]
 
 const invalid: Array<[string, string]> = [
@@ -72,9 +112,15 @@ describe("Orpheus.layerConfig", () => {
     expect(String(Either.flip(built).pipe(Either.getOrThrow))).toContain(name.replace("ORPHEUS_", "ORPHEUS."))
   })
 
-  it("a timeout longer than the total deadline is an InvalidPolicy", () => {
-    const built = build({ ORPHEUS_TIMEOUT: "20 minutes" })
-    expect(Either.isLeft(built) && built.left._tag).toBe("InvalidPolicy")
+  it("a timeout longer than the total deadline is a ConfigError naming the variable set", () => {
+    const built = Either.flip(build({ ORPHEUS_TIMEOUT: "20 minutes" })).pipe(Either.getOrThrow)
+    expect(built._tag).toBe("ConfigError")
+    expect(String(built)).toContain("ORPHEUS.TIMEOUT")
+    const total = Either.flip(build({ ORPHEUS_TOTAL_TIMEOUT: "1 minute" })).pipe(Either.getOrThrow)
+    expect(String(total)).toContain("ORPHEUS.TOTAL_TIMEOUT")
+    // the same refusal from options given in code stays an InvalidPolicy
+    const coded = Either.flip(build({}, { policy: { attemptTimeout: "20 minutes" } })).pipe(Either.getOrThrow)
+    expect(coded._tag).toBe("InvalidPolicy")
   })
 
   it("variables win over the options given in code", () => {

@@ -16,6 +16,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { AuthenticationFailed, type InvalidInput, MalformedResponse } from "../ClientErrors.js"
 import * as GitHubEndpoint from "../GitHubEndpoint.js"
+import { buffered } from "./buffered.js"
 import type { PolicyOptions } from "./config.js"
 import * as decode from "./decode.js"
 import * as Options_ from "./options.js"
@@ -136,8 +137,9 @@ export interface Settings {
 
 /**
  * Checks the shared options over `defaults` and builds the resilient client
- * of `service` over the `HttpClient` in context (transformed, then the
- * policy), classifying a 401 as a refusal of `credential`.
+ * of `service` over the `HttpClient` in context (transformed, its bodies
+ * read whole inside each attempt, then the policy), classifying a 401 as a
+ * refusal of `credential`.
  */
 export const setup = (
   invalid: ReturnType<typeof Options_.invalid>,
@@ -166,10 +168,11 @@ export const setup = (
     )
     const policy = yield* Options_.policy(service, defaults.policy, options.policy)
     const transport = (options.transformClient ?? ((client) => client))(yield* HttpClient.HttpClient)
+    // The body is read inside the attempt: a stalled body is an attempt timeout, a cut one a transport failure.
     const client = yield* ResilientClient.make({
       service,
       policy,
       classify: { classify: classify(service, credential, secondaryWait) }
-    }).pipe(Effect.provideService(HttpClient.HttpClient, transport))
+    }).pipe(Effect.provideService(HttpClient.HttpClient, buffered(transport)))
     return { apiUrl, userAgent, policy, client }
   })

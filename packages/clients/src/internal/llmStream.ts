@@ -1,5 +1,6 @@
 import * as Errors from "@bulwark/core/Errors"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { MalformedResponse, StreamFailed } from "../ClientErrors.js"
@@ -16,10 +17,13 @@ const done = "[DONE]"
  * `StreamFailed`; a body that is not an event stream, a chunk
  * that is not one and a stream that ends without `[DONE]` (cut off) are
  * `MalformedResponse`; a connection lost mid-stream is `ConnectionFailed`.
+ * With `idle`, a wait for the next event longer than that (a server that
+ * stalled after its headers) is `StreamFailed` too, instead of a hang.
  */
 export const chunks = (
   response: HttpClientResponse.HttpClientResponse,
-  origin: decode.Origin
+  origin: decode.Origin,
+  idle?: Duration.Duration | undefined
 ): Stream.Stream<
   LlmSchema.ChatCompletionChunk,
   MalformedResponse | StreamFailed | Errors.ConnectionFailed
@@ -73,14 +77,27 @@ export const chunks = (
   return Stream.suspend(() => {
     let finished = false
     received = 0
-    return Sse.events(
+    const events = Sse.events(
       Stream.mapError(response.stream, (error) =>
         new Errors.ConnectionFailed({
           service: origin.service,
           status,
           detail: `the stream was cut: ${error.message}`
         }))
-    ).pipe(
+    )
+    // per pull: bounds the silence between two events, not the whole stream
+    const bounded = idle === undefined ? events : Stream.timeoutFail(
+      events,
+      () =>
+        new StreamFailed({
+          ...origin,
+          detail: `no event within ${Duration.format(idle)} (the attempt timeout): the stream stalled`,
+          chunks: received,
+          ...(requestId === undefined ? {} : { requestId })
+        }),
+      idle
+    )
+    return bounded.pipe(
       Stream.takeWhile((sse) => {
         if (sse.data === done) finished = true
         return !finished

@@ -11,17 +11,21 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import type { InvalidInput } from "../ClientErrors.js"
 import { ModelNotFound, RequestRefused } from "../OllamaErrors.js"
 import { PsResponse } from "../OllamaSchema.js"
+import * as CallDuration from "./callDuration.js"
 import * as Decode from "./decode.js"
 import { hex32 } from "./ids.js"
 import * as Input from "./input.js"
 import { ollamaError } from "./ollamaHttp.js"
+import * as Spans from "./spans.js"
 
 /** As `Ollama.CallOptions`. */
 export interface Call {
   readonly timeout?: Duration.DurationInput | undefined
   readonly clientJobId?: string | undefined
+  readonly task?: string | undefined
   readonly requestId?: string | undefined
 }
 
@@ -55,21 +59,28 @@ export const send = <A, I>(
   request: A,
   stream: boolean,
   call: Call
-) =>
-  Effect.gen(function*() {
+) => {
+  const model = typeof (request as { model?: unknown }).model === "string"
+    ? (request as { model: string }).model
+    : ""
+  // Around the whole call: the retry warnings carry the job id too.
+  const annotate = Spans.annotate({
+    service: sender.service,
+    operation,
+    model,
+    task: call.task,
+    clientJobId: call.clientJobId
+  })
+  return Effect.gen(function*() {
     const endpoint = `POST ${path}`
-    const model = typeof (request as { model?: unknown }).model === "string"
-      ? (request as { model: string }).model
-      : ""
     const body = yield* Schema.encode(schema)(request).pipe(
       Effect.mapError((error) => Input.fromParseError({ service: sender.service, operation }, request, error))
     )
-    const timeout = call.timeout ?? sender.timeoutFor(model)
+    const own = yield* CallDuration.timeout({ service: sender.service, operation }, "timeout", call.timeout)
+    const timeout = own ?? sender.timeoutFor(model)
     yield* Effect.annotateCurrentSpan({
-      model,
       stream,
-      ...(timeout === undefined ? {} : { timeout_ms: Duration.toMillis(Duration.decode(timeout)) }),
-      ...(call.clientJobId === undefined ? {} : { client_job_id: call.clientJobId })
+      ...(timeout === undefined ? {} : { timeout_ms: Duration.toMillis(timeout) })
     })
     const http = HttpClientRequest.post(`${sender.baseUrl}${path}`).pipe(
       HttpClientRequest.acceptJson,
@@ -81,7 +92,8 @@ export const send = <A, I>(
       Effect.catchTag("HttpRejected", refusal(model, endpoint))
     )
     return { response, model, endpoint, timeout }
-  })
+  }).pipe(annotate)
+}
 
 /**
  * Seed 002's `wait_for_ollama_capacity`: polls `/api/ps` every `interval`
@@ -96,18 +108,30 @@ export const waitForCapacity = (
     readonly interval: Duration.DurationInput
     readonly maxLoaded?: number | undefined
   }
-): Effect.Effect<boolean> => {
-  const interval = Duration.decode(wait.interval)
-  const poll = client.classified.execute(HttpClientRequest.get(`${baseUrl}/api/ps`)).pipe(
-    Effect.flatMap(Decode.json(PsResponse, { service: client.service, endpoint: "GET /api/ps" })),
-    Effect.timeout(interval),
-    Effect.filterOrFail((ps) => wait.maxLoaded === undefined || ps.models.length < wait.maxLoaded)
-  )
-  return poll.pipe(
-    Effect.retry(Schedule.spaced(interval)),
-    Effect.timeoutTo({ duration: wait.timeout, onTimeout: () => false, onSuccess: () => true }),
-    // the retry never gives up: only the timeout ends it
-    Effect.orElseSucceed(() => false),
-    Effect.withSpan("Ollama.waitForCapacity")
-  )
-}
+): Effect.Effect<boolean, InvalidInput> =>
+  Effect.gen(function*() {
+    const origin = { service: client.service, operation: "waitForCapacity" }
+    const timeout = yield* CallDuration.required(origin, "timeout", wait.timeout, "non-negative")
+    // a zero interval would poll in a busy loop, each poll timed out at once
+    const interval = yield* CallDuration.required(origin, "interval", wait.interval, "positive-finite")
+    const { maxLoaded } = wait
+    if (maxLoaded !== undefined && !(Number.isInteger(maxLoaded) && maxLoaded >= 0)) {
+      return yield* Input.invalid(origin, "maxLoaded", maxLoaded, "a whole number ≥ 0")
+    }
+    yield* Effect.annotateCurrentSpan({
+      timeout_ms: Duration.toMillis(timeout),
+      interval_ms: Duration.toMillis(interval),
+      ...(maxLoaded === undefined ? {} : { max_loaded: maxLoaded })
+    })
+    const poll = client.classified.execute(HttpClientRequest.get(`${baseUrl}/api/ps`)).pipe(
+      Effect.flatMap(Decode.json(PsResponse, { service: client.service, endpoint: "GET /api/ps" })),
+      Effect.timeout(interval),
+      Effect.filterOrFail((ps) => maxLoaded === undefined || ps.models.length < maxLoaded)
+    )
+    return yield* poll.pipe(
+      Effect.retry(Schedule.spaced(interval)),
+      Effect.timeoutTo({ duration: timeout, onTimeout: () => false, onSuccess: () => true }),
+      // the retry never gives up: only the timeout ends it
+      Effect.orElseSucceed(() => false)
+    )
+  }).pipe(Effect.withSpan("Ollama.waitForCapacity"))

@@ -11,11 +11,12 @@ import type * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ClientConfig from "./config.js"
-import { defaultHost, parseHost } from "./ollamaHost.js"
+import { parseHost } from "./ollamaHost.js"
 
 /** What the environment gives `Ollama.make`. */
 export interface FromEnv {
-  readonly baseUrl: string
+  /** `undefined` when `HOST` is unset. */
+  readonly baseUrl: string | undefined
   readonly policy: Omit<Policy.Options, "service">
   readonly timeouts: {
     readonly small?: Duration.DurationInput
@@ -32,13 +33,12 @@ export const keys = {
   modelTimeouts: "MODEL_TIMEOUTS"
 } as const
 
-const host = Config.withDefault(
+const host = ClientConfig.optional(
   Config.mapOrFail(
     Config.string(keys.host),
     (text) =>
       Either.mapLeft(parseHost(text), (reason) => ConfigError.InvalidData([], `Expected host:port or a URL: ${reason}`))
-  ),
-  defaultHost
+  )
 )
 
 /** `name=duration` pairs separated by commas. */

@@ -60,13 +60,6 @@ export const timeoutRule = (
     }
   })
 
-/** The policy options: the defaults, with the user's retry merged field by field and other layers replaced. */
-export const policyOptions = (base: PolicyOptions, overrides: PolicyOptions | undefined): PolicyOptions => {
-  if (overrides === undefined) return base
-  const retry = overrides.retry === undefined
-    ? base.retry
-    : overrides.retry === false
-    ? false
-    : { ...(base.retry as object), ...overrides.retry }
-  return { ...base, ...overrides, retry }
-}
+/** The policy options: the shared rule (`options.mergePolicy`), every layer merged field by field. */
+export const policyOptions = (base: PolicyOptions, overrides: PolicyOptions | undefined): PolicyOptions =>
+  options.mergePolicy(base, overrides)

@@ -6,7 +6,7 @@
  * line is Ollama's way to fail after its 200 was sent.
  */
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -62,7 +62,8 @@ export const chunks = <A extends { readonly done: boolean }, I>(
     let text = Stream.decodeText(response.stream).pipe(
       Stream.mapError((error) => truncated(`the body could not be read: ${error.message}`))
     )
-    if (readTimeout !== undefined) {
+    // an infinite timeout means none
+    if (readTimeout !== undefined && Duration.isFinite(readTimeout)) {
       text = Stream.timeoutFail(text, () => truncated("no data within the read timeout"), readTimeout)
     }
     let decoded: Stream.Stream<A, MalformedResponse | StreamFailed | StreamTruncated>

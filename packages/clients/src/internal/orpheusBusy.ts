@@ -2,7 +2,7 @@
  * How an Orpheus service's failed answers become typed errors: a busy GPU (429,
  * or the 503 `SingleJobGuard` answer of the other v2 services) is a
  * `RateLimited` whose `retryAfter` is what the server asked for, or the seed's
- * 5 s when it asked nothing; a 422 is an `InputRejected` with its `detail`.
+ * 5 s when it asked nothing or nothing readable; a 422 is an `InputRejected` with its `detail`.
  * Everything else keeps the standard classification of @bulwark/http.
  */
 import * as Errors from "@bulwark/core/Errors"
@@ -18,18 +18,27 @@ import { GpuBusy, InputRejected, UnprocessableBody } from "../OrpheusSchema.js"
 const seconds = /^\s*\d+(?:\.\d+)?\s*$/
 
 /**
- * The server's hint in delta form (`retry-after-ms`, then `Retry-After`
- * seconds); `"absent"` when neither header is there; `undefined` for an
- * HTTP-date, which needs the clock and is left to the standard classification.
+ * The server's hint: `retry-after-ms`, else `Retry-After` in seconds, else
+ * `Retry-After` as an HTTP-date measured against the answer's own `Date`
+ * header (the server's clock, so no skew and no clock needed here).
+ * `undefined` for anything else (absent, empty, garbage, a date without
+ * `Date`, beyond the hint cap): seed 000 then waits its default, as it does
+ * for an absent or unparseable header.
  */
-const busyHint = (headers: Readonly<Record<string, string>>): Duration.Duration | "absent" | undefined => {
+export const busyHint = (headers: Readonly<Record<string, string>>): Duration.Duration | undefined => {
   const ms = ServerHints.retryAfterMs(headers[ServerHints.headerNames.retryAfterMs])
   if (ms._tag === "Delay") return ms.retryAfter
   const raw = headers[ServerHints.headerNames.retryAfter]
-  if (raw === undefined || raw.trim() === "") return "absent"
-  if (!seconds.test(raw)) return undefined
-  const hint = ServerHints.retryAfter(raw, 0)
-  return hint._tag === "Delay" ? hint.retryAfter : "absent"
+  if (raw === undefined || raw.trim() === "") return undefined
+  if (seconds.test(raw)) {
+    const hint = ServerHints.retryAfter(raw, 0)
+    return hint._tag === "Delay" ? hint.retryAfter : undefined
+  }
+  // Date.parse reads the server's IMF-fixdate header; it is no reading of the local clock
+  const serverNow = headers["date"] === undefined ? Number.NaN : Date.parse(headers["date"])
+  if (!Number.isFinite(serverNow)) return undefined
+  const hint = ServerHints.retryAfter(raw, serverNow)
+  return hint._tag === "Delay" ? hint.retryAfter : undefined
 }
 
 /** The 503 of a v2 `SingleJobGuard`: "Service is busy processing another request". */
@@ -43,8 +52,14 @@ const oneLine = (text: string) => {
   return flat.length <= 500 ? flat : `${flat.slice(0, 500)}…`
 }
 
-/** The busy answers of the calls in flight, by request id: what a call that runs out of time was waiting for. */
-export type Seen = Map<string, { readonly last: Errors.RateLimited; readonly count: number }>
+/**
+ * The busy answers of the calls in flight, by request id: what a call that
+ * runs out of time was waiting for. A call registers its id (with
+ * `undefined`) before it sends and deletes it when it ends, and only
+ * registered ids are recorded, so the map holds the calls in flight and
+ * nothing else (a `health` or a direct `clients.x.execute` adds nothing).
+ */
+export type Seen = Map<string, { readonly last: Errors.RateLimited; readonly count: number } | undefined>
 
 /** The `classify` override of `HttpFailures` for one Orpheus service. */
 export const classify = (service: string, defaultRetryAfter: Duration.Duration, seen: Seen) =>
@@ -53,17 +68,16 @@ export const classify = (service: string, defaultRetryAfter: Duration.Duration, 
   excerpt: string
 ): Option.Option<Errors.RateLimited | InputRejected> | undefined => {
   if (response.status === 429 || isBusy503(response, excerpt)) {
-    const hint = busyHint(response.headers)
-    if (hint === undefined) return undefined
     const busy = new Errors.RateLimited({
       service,
       status: response.status,
       detail: "GPU busy",
-      retryAfter: hint === "absent" ? defaultRetryAfter : hint
+      retryAfter: busyHint(response.headers) ?? defaultRetryAfter
     })
     const requestId = response.request.headers["x-request-id"]
-    const before = requestId === undefined ? undefined : seen.get(requestId)
-    if (requestId !== undefined) seen.set(requestId, { last: busy, count: (before?.count ?? 0) + 1 })
+    if (requestId !== undefined && seen.has(requestId)) {
+      seen.set(requestId, { last: busy, count: (seen.get(requestId)?.count ?? 0) + 1 })
+    }
     return Option.some(busy)
   }
   if (response.status === 422) {

@@ -10,18 +10,20 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { MalformedResponse } from "../ClientErrors.js"
+import { type InvalidInput, MalformedResponse } from "../ClientErrors.js"
 import type { Classification, Generation, GpuBusy, Meta, Model } from "../OrpheusSchema.js"
 import { ClassificationResponse, GenerationResponse, Health, InputRejected } from "../OrpheusSchema.js"
+import * as CallDuration from "./callDuration.js"
 import * as decode from "./decode.js"
 import { hex32 } from "./ids.js"
 import * as Busy from "./orpheusBusy.js"
+import * as Spans from "./spans.js"
 
 /** The resilient client of one model's server. */
 export type Client = ResilientClient.ResilientClient<InputRejected | Errors.RateLimited>
 
 /** What a call can fail with (as `Orpheus.OrpheusError`, less the local refusal). */
-export type CallError = ResilientClient.Failure<InputRejected> | MalformedResponse | GpuBusy
+export type CallError = ResilientClient.Failure<InputRejected> | MalformedResponse | GpuBusy | InvalidInput
 
 /** Reads a 2xx answer of a call that sent `clientJobId`. */
 export type Read<A> = (
@@ -71,29 +73,32 @@ export const predictor = (
 ): Effect.Effect<A, CallError> => {
   const client = clients[model]
   return Effect.gen(function*() {
+    const timeout = yield* CallDuration.timeout({ service: client.service, operation: task }, "timeout", call.timeout)
     const clientJobId = call.clientJobId ?? `bulwark-${yield* hex32}`
     const requestId = yield* hex32
-    yield* Effect.annotateCurrentSpan({
-      model,
-      task,
-      client_job_id: clientJobId,
-      "bulwark.service": client.service
-    })
+    // Around the whole call: the retry warnings of the policy carry the job id too.
+    const annotate = Spans.annotate({ service: client.service, operation: task, model, task, clientJobId })
     // Body for v1 servers (and hootenanny's habit), query for v2 servers, which read only the query.
     const request = HttpClientRequest.post(`${urls[model]}/predict`).pipe(
       HttpClientRequest.setUrlParam("client_job_id", clientJobId),
       HttpClientRequest.bodyUnsafeJson(body)
     )
-    const response = yield* client.execute(request, { clientJobId, requestId, timeout: call.timeout }).pipe(
+    const execute = Effect.suspend(() => {
+      // registered: the busy answers of this request are recorded until it ends
+      seen.set(requestId, undefined)
+      return client.execute(request, { clientJobId, requestId, timeout })
+    })
+    return yield* execute.pipe(
       Effect.mapError((error) =>
         error instanceof InputRejected
           ? new InputRejected({ ...error, clientJobId })
           : Busy.toGpuBusy(error, clientJobId, client.service, seen.get(requestId))
       ),
-      Effect.ensuring(Effect.sync(() => seen.delete(requestId)))
+      Effect.ensuring(Effect.sync(() => seen.delete(requestId))),
+      Effect.flatMap((response) => read(response, clientJobId)),
+      annotate
     )
-    return yield* read(response, clientJobId).pipe(Effect.annotateLogs({ client_job_id: clientJobId }))
-  }).pipe(Effect.annotateLogs({ model, task }))
+  })
 }
 
 /** `GET /health` of one model's server: v2's JSON, or v1's plain `ok`. */

@@ -17,21 +17,9 @@ type PolicyOptions = Omit<Policy.Options, "service">
 /** Refuses an Orpheus option. */
 export const invalid = options.invalid("orpheus")
 
-/**
- * `over` laid on `base`: a layer given replaces the default's, except `retry`
- * and `circuitBreaker`, whose fields are merged; `false` turns everything off.
- */
-export const mergePolicy = (base: PolicyOptions, over: PolicyOptions | false | undefined): PolicyOptions => {
-  if (over === false) return {}
-  if (over === undefined) return base
-  const merged: Record<string, unknown> = { ...base, ...over }
-  for (const key of ["retry", "circuitBreaker"] as const) {
-    const own = over[key]
-    const inherited = base[key]
-    if (typeof own === "object" && typeof inherited === "object") merged[key] = { ...inherited, ...own }
-  }
-  return merged as PolicyOptions
-}
+/** The shared rule (`options.mergePolicy`): layers merged field by field, `false` removes. */
+export const mergePolicy = (base: PolicyOptions, over: PolicyOptions | false | undefined): PolicyOptions =>
+  options.mergePolicy(base, over)
 
 /** Each model's base URL: the caller's where given, else the default; each an http(s) URL. */
 export const urls = (
