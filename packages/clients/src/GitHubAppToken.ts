@@ -298,6 +298,12 @@ export const configKeys = {
   ...config.policyKeys
 } as const
 
+/** The variables under `GITHUB_APP_TOKEN_` that can explain a refused option field (see `Options_.refusedByConfig`). */
+const configFields: Readonly<Record<string, ReadonlyArray<string>>> = {
+  ...Options_.policyVariables,
+  refreshBefore: [configKeys.refreshBefore]
+}
+
 /**
  * The options from the environment (see {@link configKeys}); `overrides` fill
  * what is not set. A bad value is a `ConfigError` naming the variable; the
@@ -360,4 +366,10 @@ export const optionsConfig = (overrides: Partial<Options> = {}): Config.Config<O
 export const layerConfig = (
   overrides: Partial<Options> = {}
 ): Layer.Layer<GitHubAppToken, ConfigError.ConfigError | Errors.InvalidPolicy, HttpClient.HttpClient> =>
-  Layer.scoped(GitHubAppToken, Effect.flatMap(optionsConfig(overrides), make))
+  Layer.scoped(
+    GitHubAppToken,
+    Effect.flatMap(
+      optionsConfig(overrides),
+      (read) => Effect.catchTag(make(read), "InvalidPolicy", Options_.refusedByConfig("GITHUB_APP_TOKEN", configFields))
+    )
+  )

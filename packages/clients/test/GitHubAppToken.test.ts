@@ -270,6 +270,30 @@ describe("GitHubAppToken.layerConfig", () => {
       }))
   }
 
+  it.effect("values each valid but refused together are a ConfigError naming the variable set", () =>
+    Effect.gen(function*() {
+      const build = (env: Record<string, string>) =>
+        Effect.flip(
+          Layer.build(GitHubAppToken.layerConfig()).pipe(
+            Effect.scoped,
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
+          )
+        )
+      const timeout = yield* build({ ...valid, GITHUB_APP_TOKEN_TIMEOUT: "1 minute" })
+      expect(timeout._tag).toBe("ConfigError")
+      expect(String(timeout)).toContain("GITHUB_APP_TOKEN_TIMEOUT")
+      // the same refusal from options given in code, with no variable to blame, stays an InvalidPolicy
+      const { GITHUB_APP_TOKEN_TIMEOUT: _t, GITHUB_APP_TOKEN_TOTAL_TIMEOUT: _tt, ...rest } = valid
+      const coded = yield* Effect.flip(
+        Layer.build(GitHubAppToken.layerConfig({ policy: { attemptTimeout: "1 minute", totalTimeout: "20 seconds" } }))
+          .pipe(
+            Effect.scoped,
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(rest)), { pathDelim: "_" }))
+          )
+      )
+      expect(coded._tag).toBe("InvalidPolicy")
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+
   it.effect("the three identity variables are required", () =>
     Effect.gen(function*() {
       for (const name of ["GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_INSTALLATION_ID"]) {
