@@ -168,7 +168,9 @@ export const defaults = {
       maxRateLimited: 5,
       /** GitHub's primary window is one hour (its reset a little more away): the total timeout is the real bound. */
       maxRetryAfter: "2 hours"
-    }
+    },
+    /** Outages only: a rate limit waits for its reset, it does not open the breaker. */
+    circuitBreaker: Options_.outageBreaker
   } satisfies config.PolicyOptions
 } as const
 

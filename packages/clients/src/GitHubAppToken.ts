@@ -166,7 +166,9 @@ export const defaults = {
       maxRetryAfter: "2 hours"
     },
     /** Seed 001: "10 second request timeout". */
-    attemptTimeout: "10 seconds"
+    attemptTimeout: "10 seconds",
+    /** Outages only: a rate limit waits for its reset, it does not open the breaker. */
+    circuitBreaker: Options_.outageBreaker
   } satisfies config.PolicyOptions
 } as const
 

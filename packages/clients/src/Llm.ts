@@ -206,7 +206,9 @@ export const defaults = {
     /** Seed 001: "30 second request timeout". */
     attemptTimeout: "30 seconds",
     /** Seed 001: "Local rate limiting (100ms minimum between requests)". */
-    rateLimiter: { spacing: "100 millis" }
+    rateLimiter: { spacing: "100 millis" },
+    /** Outages only: a rate-limit storm is waited out, not a reason to stop calling. */
+    circuitBreaker: Options_.outageBreaker
   } satisfies config.PolicyOptions
 } as const
 

@@ -1,8 +1,9 @@
+import * as CircuitBreaker from "@bulwark/core/CircuitBreaker"
 import * as OllamaEmulator from "@bulwark/emulators/OllamaEmulator"
 import * as OpenAiEmulator from "@bulwark/emulators/OpenAiEmulator"
 import { FetchHttpClient, HttpClient, type HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Effect, Logger, Option, Redacted, Stream } from "effect"
+import { Chunk, Clock, Effect, Logger, LogLevel, Option, Redacted, Stream } from "effect"
 import * as Llm from "../src/Llm.js"
 
 const hello = { messages: [{ role: "user", content: "Say hello" }] } as const
@@ -323,4 +324,42 @@ describe("Llm against Ollama's /v1", () => {
         })
       })
   )
+})
+
+describe("Llm's default breaker counts outages, not rate limits", () => {
+  const storm = (faults: string) =>
+    Effect.gen(function*() {
+      const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-test", seed: 3, faults })
+      // the default breaker's own isFailure, opening after 2 failures instead of 5
+      const llm = yield* client(emulator, {
+        policy: {
+          ...fast,
+          retry: { ...fast.retry, maxAttempts: 1 },
+          retryAfterGate: false,
+          circuitBreaker: { trip: CircuitBreaker.consecutiveFailures(2), openDuration: "1 minute" }
+        }
+      })
+      const tags: Array<string> = []
+      for (let i = 0; i < 4; i++) {
+        const outcome = yield* llm.create(hello).pipe(Effect.flip, Effect.option)
+        // what the one attempt met: a failure RetriesExhausted wraps, or the breaker's refusal
+        tags.push(Option.match(outcome, {
+          onNone: () => "ok",
+          onSome: (e) => e._tag === "RetriesExhausted" ? (e.lastError as { _tag: string })._tag : e._tag
+        }))
+      }
+      return tags
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+
+  live("a 429 storm leaves it closed: every call reaches the server", () =>
+    Effect.gen(function*() {
+      expect(yield* storm("status=429")).toEqual(["RateLimited", "RateLimited", "RateLimited", "RateLimited"])
+    }))
+
+  live("a 503 storm opens it after two failures", () =>
+    Effect.gen(function*() {
+      const tags = yield* storm("status=503")
+      expect(tags.slice(0, 2)).not.toContain("CircuitOpen")
+      expect(tags.slice(2)).toEqual(["CircuitOpen", "CircuitOpen"])
+    }))
 })

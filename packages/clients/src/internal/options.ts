@@ -3,6 +3,7 @@
  * the same way everywhere: an `InvalidPolicy` naming the option, what was
  * given and what was expected.
  */
+import * as Classify from "@bulwark/core/Classify"
 import * as Errors from "@bulwark/core/Errors"
 import * as Policy from "@bulwark/core/Policy"
 import * as Config from "effect/Config"
@@ -18,6 +19,17 @@ export const invalid = (policy: string) => (field: string, value: unknown, expec
   new Errors.InvalidPolicy({ policy, field, value: String(value), expected })
 
 /** A policy already built (to share its breaker and limiters), not options for one. */
+/**
+ * The standard breaker, counting outages only: a 429 proves the service is up
+ * and answering, and its Retry-After is waited out by the retry and the shared
+ * gate. Counted, a rate-limit storm would open the breaker for a minute and
+ * turn every wait the server asked for into a minute.
+ */
+export const outageBreaker = {
+  ...Policy.standardDefaults.circuitBreaker,
+  isFailure: Classify.except(Classify.isServiceFailure, Classify.isRateLimited)
+}
+
 export const isPolicy = (policy: unknown): policy is Policy.Policy =>
   typeof policy === "object" && policy !== null && typeof (policy as Policy.Policy).protect === "function"
 
