@@ -132,6 +132,12 @@ export const JobRecord = Schema.Struct({
   errors: Schema.Array(StoredError),
   /** The latest progress the handler reported (encoded JSON value). */
   progress: Schema.optional(Schema.Unknown),
+  /**
+   * The W3C `traceparent` of the span that submitted the job (added after the
+   * first release of this model, so optional): each attempt's span links to it,
+   * in whichever process the attempt runs.
+   */
+  traceparent: Schema.optional(Schema.String),
   /** Results of completed workflow steps, by step name (encoded by each step's Schema). */
   steps: Schema.Record({ key: Schema.String, value: Schema.Unknown })
 })
@@ -158,6 +164,8 @@ export interface NewJob {
   readonly maxRateLimited: number
   readonly runAt: number
   readonly dedupeKey?: string | undefined
+  /** The submitting span's W3C `traceparent`, kept for the attempts' span links. */
+  readonly traceparent?: string | undefined
 }
 
 /**

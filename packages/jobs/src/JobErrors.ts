@@ -65,3 +65,20 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
     return `lease of job ${this.id} lost before ${this.operation}`
   }
 }
+
+/**
+ * `retry` was asked of a job that is not `failed` or `cancelled`: a job that
+ * is queued, scheduled, running or retrying will run anyway, and a succeeded
+ * job has its result.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class JobNotRetryable extends Schema.TaggedError<JobNotRetryable>()("JobNotRetryable", {
+  id: Schema.String,
+  state: Schema.String
+}) {
+  override get message() {
+    return `job ${this.id} is ${this.state}: only a failed or cancelled job can be retried`
+  }
+}

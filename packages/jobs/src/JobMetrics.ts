@@ -9,14 +9,14 @@ import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 
 /**
- * Jobs in the store by `state` and `type`, sampled by each supervisor on its
- * metrics interval (a lower bound past the sampler's cap).
+ * Jobs in the store by `state`, set by each supervisor from the store's
+ * `counts` every `metricsInterval` (1 second).
  *
  * @since 0.1.0
  * @category Metrics
  */
 export const jobs = Metric.gauge("bulwark_jobs", {
-  description: "Jobs in the store, by state and type (sampled)"
+  description: "Jobs in the store, by state"
 })
 
 /**
@@ -42,7 +42,8 @@ export const attempts = Metric.counter("bulwark_job_attempts_total", {
 
 /**
  * Attempts ended, by `type` and `outcome` (`succeeded`, `requeued`,
- * `rate-limited`, `failed`, `cancelled`, `released`).
+ * `rate-limited`, `failed`, `cancelled`, `released`, `suspended` — a long
+ * workflow sleep gave its slot back —, `lease-lost`).
  *
  * @since 0.1.0
  * @category Metrics

@@ -26,8 +26,18 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as MemoryStore from "./internal/memoryStore.js"
 import * as SqliteStore from "./internal/sqliteStore.js"
-import type { DedupeMode, JobFilter, JobId, JobRecord, NewJob, Page, PageRequest, StoredError } from "./Job.js"
-import { DuplicateJob, JobNotFound, LeaseLost, StoreFailure } from "./JobErrors.js"
+import type {
+  DedupeMode,
+  JobFilter,
+  JobId,
+  JobRecord,
+  JobState,
+  NewJob,
+  Page,
+  PageRequest,
+  StoredError
+} from "./Job.js"
+import { DuplicateJob, JobNotFound, JobNotRetryable, LeaseLost, StoreFailure } from "./JobErrors.js"
 
 /**
  * The store's failures (defined in `JobErrors`).
@@ -35,7 +45,15 @@ import { DuplicateJob, JobNotFound, LeaseLost, StoreFailure } from "./JobErrors.
  * @since 0.1.0
  * @category Errors
  */
-export { DuplicateJob, JobNotFound, LeaseLost, StoreFailure }
+export { DuplicateJob, JobNotFound, JobNotRetryable, LeaseLost, StoreFailure }
+
+/**
+ * How many jobs the store holds in each state; every state is present (0 when none).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Counts = Readonly<Record<JobState, number>>
 
 /**
  * What to do with a job whose attempt failed.
@@ -112,9 +130,16 @@ export interface Service {
   ) => Effect.Effect<JobRecord, LeaseLost | StoreFailure>
   /**
    * Gives a running job back without using its attempt (graceful shutdown,
-   * a paused queue): `attempts` is given back and it is `queued` again at once.
+   * a paused queue, a long workflow sleep): `attempts` is given back and it
+   * is `queued` again at once, or, given a `runAt` later than `now`,
+   * `scheduled` until then.
    */
-  readonly release: (id: JobId, token: string, now: number) => Effect.Effect<void, LeaseLost | StoreFailure>
+  readonly release: (
+    id: JobId,
+    token: string,
+    now: number,
+    runAt?: number | undefined
+  ) => Effect.Effect<void, LeaseLost | StoreFailure>
   /** Stores a workflow step's encoded result under its name. */
   readonly saveStep: (
     id: JobId,
@@ -135,7 +160,20 @@ export interface Service {
    * now; a final job is returned unchanged.
    */
   readonly cancel: (id: JobId, now: number) => Effect.Effect<JobRecord, JobNotFound | StoreFailure>
+  /**
+   * Runs a `failed` or `cancelled` job again: `queued` at `now` with its
+   * attempts (and Retry-After re-queues) reset, its errors and completed
+   * workflow steps kept (a workflow resumes after its last completed step).
+   * Any other state is `JobNotRetryable` naming it; a dedupe key taken by
+   * another job meanwhile is `DuplicateJob`.
+   */
+  readonly retry: (
+    id: JobId,
+    now: number
+  ) => Effect.Effect<JobRecord, JobNotFound | JobNotRetryable | DuplicateJob | StoreFailure>
   readonly get: (id: JobId) => Effect.Effect<JobRecord, JobNotFound | StoreFailure>
+  /** Jobs per state, every state present (SQLite: one indexed `COUNT … GROUP BY state`). */
+  readonly counts: Effect.Effect<Counts, StoreFailure>
   readonly list: (filter: JobFilter, page: PageRequest) => Effect.Effect<Page, StoreFailure>
   /** Jobs written after revision `after`, in revision order (each job once, as it is now). */
   readonly changes: (
@@ -181,10 +219,12 @@ export const layerMemory: Layer.Layer<JobStore> = Layer.effect(JobStore, makeMem
  * migrates its schema through it (tables `bulwark_jobs`, `bulwark_jobs_meta`,
  * `bulwark_jobs_migrations`), then serves on a better-sqlite3 connection of
  * its own to the same file (WAL, `synchronous = NORMAL`), closed with the
- * scope: each operation is one synchronous transaction on prepared
- * statements, several times faster than a statement at a time through
- * `SqlClient`. A lock held by another connection is waited for (up to 5 s)
- * without blocking the event loop.
+ * scope, on prepared statements (several times faster than a statement at a
+ * time through `SqlClient`). Writes are group-committed: those issued in the
+ * same scheduler round share one transaction, each in a savepoint of its own
+ * (a refused write rolls back alone), and each caller resumes once that
+ * transaction is committed. A lock held by another connection is waited for
+ * (up to 5 s) without blocking the event loop.
  *
  * @since 0.1.0
  * @category Constructors

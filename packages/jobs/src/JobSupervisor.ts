@@ -16,9 +16,9 @@
  * claims, so the next supervisor on the store runs them again.
  *
  * Spans: `JobSupervisor.submit`, and `JobSupervisor.attempt` for each attempt,
- * linked to the submit span. The link is kept in memory (the store has no
- * field for it): an attempt run by another process than the submitter's is
- * not linked.
+ * a root span linked to the submit span. The submit span's W3C `traceparent`
+ * is stored with the job, so the link holds in whichever process runs the
+ * attempt, and after a restart.
  *
  * @since 0.1.0
  */
@@ -33,7 +33,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import { make as internalMake } from "./internal/supervisor.js"
 import type { DedupeMode, JobFilter, JobId, JobRecord, Page, PageRequest, StoredError } from "./Job.js"
-import type { DuplicateJob, JobNotFound, JobStore, StoreFailure } from "./JobStore.js"
+import type { Counts, DuplicateJob, JobNotFound, JobNotRetryable, JobStore, StoreFailure } from "./JobStore.js"
 import type * as JobType from "./JobType.js"
 
 /**
@@ -223,6 +223,15 @@ export interface Service {
   readonly poll: (cursor: number, limit?: number) => Effect.Effect<PollResult, StoreFailure>
   /** Cancels a job that is not final; a running one's fiber here is interrupted. */
   readonly cancel: (id: JobId) => Effect.Effect<JobRecord, JobNotFound | StoreFailure>
+  /**
+   * Runs a `failed` or `cancelled` job again: queued now, attempts reset,
+   * errors and completed workflow steps kept. Any other state is
+   * `JobNotRetryable` naming it; a dedupe key another job took meanwhile is
+   * `DuplicateJob`. Watchers see a `Submitted` event.
+   */
+  readonly retry: (id: JobId) => Effect.Effect<JobRecord, JobNotFound | JobNotRetryable | DuplicateJob | StoreFailure>
+  /** Jobs in the store per state, every state present. */
+  readonly counts: Effect.Effect<Counts, StoreFailure>
   /** Events from now on. */
   readonly events: Stream.Stream<JobEvent>
   /** Subscribes now, so no event after this effect is missed; the stream ends with the scope. */
@@ -263,8 +272,14 @@ export interface Options<Types extends ReadonlyArray<JobType.Any>> {
       readonly interval?: Duration.DurationInput | undefined
     }
     | undefined
-  /** How often to sample the jobs-by-state gauge; `false` never. Default 15 seconds. */
+  /** How often to set the jobs-by-state gauge from the store's `counts`; `false` never. Default 1 second. */
   readonly metricsInterval?: false | Duration.DurationInput | undefined
+  /**
+   * A `Workflow.sleep` with more than this left ends its attempt and frees
+   * the slot: the job is given back due at its wake-up time (the attempt not
+   * counted). Shorter sleeps run in the attempt's fiber. Default 1 second.
+   */
+  readonly sleepThreshold?: Duration.DurationInput | undefined
   /** Lease owner name. Default: `supervisor-` and 32 random hex characters. */
   readonly owner?: string | undefined
 }
@@ -281,8 +296,10 @@ export const defaults = {
   shutdownGrace: "10 seconds",
   retentionMaxAge: "1 day",
   retentionInterval: "1 minute",
-  metricsInterval: "15 seconds",
-  metricsSampleCap: 10_000
+  metricsInterval: "1 second",
+  /** No longer used: the gauge is set from the store's `counts`, which has no cap. */
+  metricsSampleCap: 10_000,
+  sleepThreshold: "1 second"
 } as const
 
 /**

@@ -288,6 +288,15 @@ export interface Current {
   readonly steps: Readonly<Record<string, unknown>>
   /** Stores a workflow step's encoded result with the job, under this attempt's lease. */
   readonly saveStep: (name: string, value: unknown) => Effect.Effect<void, LeaseLost | StoreFailure>
+  /**
+   * Waits until `wakeAt` (epoch ms of Effect's Clock) for `Workflow.sleep`,
+   * whose wake-up time is stored already. The supervisor ends the attempt
+   * when more than its `sleepThreshold` is left: the job is given back to the
+   * store due at `wakeAt` (the attempt not counted) and its slot is free
+   * meanwhile; the next attempt resumes after the sleep. Absent (a `Current`
+   * made outside a supervisor), `Workflow.sleep` sleeps in the fiber.
+   */
+  readonly sleepUntil?: ((wakeAt: number) => Effect.Effect<void>) | undefined
 }
 
 /**

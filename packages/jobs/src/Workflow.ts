@@ -137,9 +137,11 @@ export const step = <A, I, E, R>(
  * sleep starts, so a job that runs again (after a failure in a later step or
  * a restart) sleeps only for what is left, and not at all once it has passed.
  *
- * The sleep runs in the attempt's fiber: the job holds its worker slot and
- * its lease (kept alive by the heartbeat) while it sleeps. A bad duration is
- * an `InvalidPolicy` naming it.
+ * A sleep with more than the supervisor's `sleepThreshold` left (default
+ * 1 second) does not hold a worker slot: the attempt ends, and the job is
+ * given back to the store due at its wake-up time, without using an attempt;
+ * the next attempt resumes after the sleep. A shorter sleep runs in the
+ * attempt's fiber. A bad duration is an `InvalidPolicy` naming it.
  *
  * @since 0.1.0
  * @category Steps
@@ -177,7 +179,9 @@ export const sleep = (
       yield* job.saveStep(name, { wakeAt })
     }
     yield* Effect.annotateCurrentSpan({ "workflow.sleep.wake_at": wakeAt, "workflow.sleep.millis": millis })
-    if (wakeAt > now) yield* Effect.sleep(wakeAt - now)
+    if (wakeAt <= now) return
+    if (job.sleepUntil !== undefined) yield* job.sleepUntil(wakeAt)
+    else yield* Effect.sleep(wakeAt - now)
   }).pipe(
     Effect.annotateLogs({ step: name }),
     Effect.withSpan(`Workflow.step ${name}`, { attributes: { "workflow.step": name, "workflow.sleep": true } })

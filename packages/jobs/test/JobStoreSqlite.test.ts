@@ -1,11 +1,12 @@
 import * as JobStore from "@bulwark/jobs/JobStore"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Fiber, Layer, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { jobId, newJob, storeContract } from "./utils/storeContract.js"
+import { recordingTracer } from "./utils/tracing.js"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "bulwark-jobs-"))),
@@ -68,7 +69,7 @@ describe("sqlite store", () => {
         Layer.build(SqliteClient.layer({ filename })),
         (context) => Context.get(context, SqliteClient.SqliteClient)`SELECT * FROM bulwark_jobs_migrations`
       ))
-      expect(rows.map((row) => row["migration_id"])).toEqual([1])
+      expect(rows.map((row) => row["migration_id"])).toEqual([1, 2])
     }))
 
   it.scoped("the claim query walks the claim index instead of the table", () =>
@@ -90,6 +91,100 @@ describe("sqlite store", () => {
       const detail = plan.map((row) => String(row["detail"])).join("\n")
       expect(detail).toContain("bulwark_jobs_claim")
       expect(detail).not.toContain("TEMP B-TREE")
+    }))
+
+  it.scoped("counts walks the state index (a covering index scan), not the table", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "jobs.db")
+      yield* withStore(filename, () => Effect.void)
+      const plan = yield* Effect.scoped(Effect.flatMap(
+        Layer.build(SqliteClient.layer({ filename })),
+        (context) =>
+          Context.get(context, SqliteClient.SqliteClient)`EXPLAIN QUERY PLAN
+            SELECT state, count(*) AS n FROM bulwark_jobs GROUP BY state`
+      ))
+      const detail = plan.map((row) => String(row["detail"])).join("\n")
+      expect(detail).toContain("COVERING INDEX bulwark_jobs_state")
+      expect(detail).not.toContain("TEMP B-TREE")
+    }))
+
+  it.scoped("migration 0002 upgrades a file of the first release: its jobs read back, new jobs keep a traceparent", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "jobs.db")
+      yield* withStore(filename, (store) => Effect.asVoid(store.enqueue(newJob("old"), { now: 0 })))
+      // Back to the schema of migration 0001 alone, as a file written by the first release.
+      yield* Effect.scoped(Effect.flatMap(
+        Layer.build(SqliteClient.layer({ filename })),
+        (context) => {
+          const sql = Context.get(context, SqliteClient.SqliteClient)
+          return Effect.all([
+            sql`DROP INDEX bulwark_jobs_state`,
+            sql`ALTER TABLE bulwark_jobs DROP COLUMN traceparent`,
+            sql`DELETE FROM bulwark_jobs_migrations WHERE migration_id = 2`
+          ])
+        }
+      ))
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+      yield* withStore(filename, (store) =>
+        Effect.gen(function*() {
+          const old = yield* store.get(jobId("old"))
+          expect(old).toMatchObject({ state: "queued", payload: { n: "old" } })
+          expect(old.traceparent).toBeUndefined()
+          yield* store.enqueue(newJob("new", { traceparent }), { now: 1 })
+          expect((yield* store.get(jobId("new"))).traceparent).toBe(traceparent)
+          expect((yield* store.counts).queued).toBe(2)
+        }))
+    }))
+
+  it.scoped("writes of one scheduler round share one commit; a refused write rolls back alone", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "jobs.db")
+      const { spans, tracer } = yield* recordingTracer
+      yield* withStore(filename, (store) =>
+        Effect.gen(function*() {
+          yield* store.enqueue(newJob("taken", { dedupeKey: "k" }), { now: 0 })
+          const before = (yield* store.changes(0, 1000)).revision
+          // 50 submissions at once, one of them refused (its dedupe key is taken).
+          const results = yield* Effect.forEach(
+            Array.from({ length: 50 }, (_, i) => i),
+            (i) => Effect.either(store.enqueue(newJob(i, i === 25 ? { dedupeKey: "k" } : {}), { now: 1 })),
+            { concurrency: "unbounded" }
+          )
+          expect(results.filter((result) => result._tag === "Left").map((result) => result.left)).toEqual([
+            new JobStore.DuplicateJob({ dedupeKey: "k", existing: "job-taken" })
+          ])
+          const written = yield* store.changes(before, 1000)
+          expect(written.jobs.length).toBe(49)
+          expect(new Set(written.jobs.map((job) => job.revision)).size).toBe(49)
+          expect(yield* Effect.either(store.get(jobId(25)))).toSatisfy((either) => either._tag === "Left")
+          expect((yield* store.counts).queued).toBe(50)
+        }).pipe(Effect.withTracer(tracer)))
+      const commits = spans.filter((span) => span.name === "JobStore.sqlite.commit")
+      expect(commits.map((span) => span.attributes.get("store.batch"))).toContain(50)
+      // Everything reported stored is in the file.
+      yield* withStore(filename, (store) => Effect.map(store.counts, (counts) => expect(counts.queued).toBe(50)))
+    }))
+
+  it.scoped("a batch waits out another connection's write lock, then commits every write", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "jobs.db")
+      yield* withStore(filename, (store) =>
+        Effect.gen(function*() {
+          const other = Context.get(yield* Layer.build(SqliteClient.layer({ filename })), SqliteClient.SqliteClient)
+          yield* other`BEGIN IMMEDIATE`
+          const writes = yield* Effect.fork(Effect.forEach(
+            Array.from({ length: 10 }, (_, i) => i),
+            (i) => store.enqueue(newJob(i), { now: 0 }),
+            { concurrency: "unbounded" }
+          ))
+          yield* TestClock.adjust(1_000)
+          // Still locked: nothing is written, nobody is told otherwise.
+          expect(writes.unsafePoll()).toBeNull()
+          yield* other`COMMIT`
+          yield* TestClock.adjust(1_000)
+          expect((yield* Fiber.join(writes)).map((result) => result.created)).toEqual(Array(10).fill(true))
+          expect((yield* store.counts).queued).toBe(10)
+        }).pipe(Effect.scoped))
     }))
 
   it.scoped("throughput: 5k jobs enqueued, claimed in batches and completed", () =>

@@ -147,6 +147,30 @@ describe("JobSupervisor", () => {
       expect(error).toMatchObject({ _tag: "JobFailed", attempts: 1, lastError: { tag: "Defect" } })
     })))
 
+  it.scoped("retry runs a failed job again, attempts reset and errors kept; other states are JobNotRetryable", () =>
+    withStore(Effect.gen(function*() {
+      const { calls, type } = scripted([new Errors.Rejected({ status: 400 })])
+      const supervisor = yield* JobSupervisor.make({ types: [type] })
+      const id = yield* supervisor.submit(type, {})
+      expect(yield* Effect.flip(supervisor.wait(type, id))).toBeInstanceOf(Errors.Rejected)
+      const events = yield* supervisor.subscribe
+      const retried = yield* supervisor.retry(id)
+      expect(retried).toMatchObject({ state: "queued", attempts: 0, errors: [{ tag: "Rejected", attempt: 1 }] })
+      expect(yield* supervisor.wait(type, id)).toBe("done")
+      expect(calls).toHaveLength(2)
+      expect(yield* supervisor.status(id)).toMatchObject({
+        state: "succeeded",
+        attempts: 1,
+        errors: [{ tag: "Rejected" }]
+      })
+      const seen = yield* events.pipe(Stream.take(3), Stream.runCollect)
+      expect(Chunk.toReadonlyArray(seen).map((event) => event._tag)).toEqual(["Submitted", "Started", "Succeeded"])
+      const refused = yield* Effect.flip(supervisor.retry(id))
+      expect(refused).toMatchObject({ _tag: "JobNotRetryable", id, state: "succeeded" })
+      expect(refused.message).toBe(`job ${id} is succeeded: only a failed or cancelled job can be retried`)
+      expect(yield* Effect.flip(supervisor.retry("missing" as JobId))).toMatchObject({ _tag: "JobNotFound" })
+    })))
+
   it.scoped("wait times out with WaitTimedOut naming the state", () =>
     withStore(Effect.gen(function*() {
       const supervisor = yield* JobSupervisor.make({ types: [] })

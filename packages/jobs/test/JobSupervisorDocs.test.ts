@@ -52,4 +52,43 @@ describe("docs/jobs.md", () => {
       yield* advance(31_000, 1_000)
       expect(yield* Fiber.join(fiber)).toEqual({ url: "https://example.test/a%20fanfare.wav" })
     }))
+
+  it.effect("counts and retry", () =>
+    Effect.gen(function*() {
+      let rejections = 1
+      const Publish = JobType.make({
+        name: "publish",
+        payload: Schema.Struct({ url: Schema.String }),
+        result: Schema.String,
+        handler: ({ url }) =>
+          rejections-- > 0 ? Effect.fail(new Errors.Rejected({ status: 422 })) : Effect.succeed(`published ${url}`)
+      })
+      const JobsLive = JobSupervisor.layer({ types: [Publish] }).pipe(Layer.provide(JobStore.layerMemory))
+      const outcome = Effect.gen(function*() {
+        const jobs = yield* JobSupervisor.JobSupervisor
+        const id = yield* jobs.submit(Publish, { url: "https://example.test/a.wav" })
+        yield* Effect.ignore(jobs.wait(Publish, id))
+        // #region retry
+        // After fixing what made them fail: run every failed job again.
+        const rerun = Effect.gen(function*() {
+          const jobs = yield* JobSupervisor.JobSupervisor
+          const { failed } = yield* jobs.counts
+          const page = yield* jobs.list({ states: ["failed"] }, { limit: failed })
+          for (const job of page.jobs) yield* jobs.retry(job.id)
+          return page.jobs.length
+        })
+        // #endregion
+        const retried = yield* rerun
+        const result = yield* jobs.wait(Publish, id)
+        const refused = yield* Effect.flip(jobs.retry(id))
+        return { counts: yield* jobs.counts, refused, result, retried }
+      }).pipe(Effect.provide(JobsLive))
+      const fiber = yield* Effect.fork(outcome)
+      yield* advance(1_000)
+      const { counts, refused, result, retried } = yield* Fiber.join(fiber)
+      expect(retried).toBe(1)
+      expect(result).toBe("published https://example.test/a.wav")
+      expect(counts).toMatchObject({ succeeded: 1, failed: 0 })
+      expect(refused).toMatchObject({ _tag: "JobNotRetryable", state: "succeeded" })
+    }))
 })

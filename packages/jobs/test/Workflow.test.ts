@@ -1,6 +1,6 @@
 import { Errors } from "@bulwark/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Schedule, Schema, Scope } from "effect"
+import { Chunk, Clock, Duration, Effect, Exit, Fiber, Schedule, Schema, Scope, Stream } from "effect"
 import * as JobStore from "../src/JobStore.js"
 import * as JobSupervisor from "../src/JobSupervisor.js"
 import * as JobType from "../src/JobType.js"
@@ -221,13 +221,15 @@ describe("Workflow.sleep", () => {
     return { after, type }
   }
 
-  it.scoped("a restarted job sleeps only for what is left of a durable sleep", () => {
+  it.scoped("a restarted job sleeps only for what is left of a durable sleep (one under the threshold)", () => {
     const { lines, logger } = captureLogs()
     return Effect.gen(function*() {
       const store = yield* JobStore.makeMemory
       const { after, type } = napper()
       const first = yield* Scope.make()
-      const supervisor = yield* JobSupervisor.make({ types: [type], shutdownGrace: "1 second" }).pipe(
+      // Sleeps under the threshold run in the attempt's fiber, which is what shutdown interrupts here.
+      const sleepThreshold = "1 hour"
+      const supervisor = yield* JobSupervisor.make({ types: [type], shutdownGrace: "1 second", sleepThreshold }).pipe(
         Scope.extend(first),
         Effect.provideService(JobStore.JobStore, store)
       )
@@ -239,7 +241,9 @@ describe("Workflow.sleep", () => {
       yield* advance(1_000)
       yield* Fiber.join(closing)
       expect(yield* store.get(id)).toMatchObject({ state: "queued", attempts: 0 })
-      const next = yield* JobSupervisor.make({ types: [type] }).pipe(Effect.provideService(JobStore.JobStore, store))
+      const next = yield* JobSupervisor.make({ types: [type], sleepThreshold }).pipe(
+        Effect.provideService(JobStore.JobStore, store)
+      )
       const waiting = yield* Effect.fork(next.wait(type, id))
       yield* advance(60_000, 1_000)
       // 60 s in all, not 21 s + 60 s.
@@ -248,6 +252,56 @@ describe("Workflow.sleep", () => {
       expect(lines).toContain(`Workflow sleep nap of job ${id} resumed: 39s left`)
     }).pipe(Effect.provide(logger))
   })
+
+  it.scoped("a long sleep frees its slot: with concurrency 1, another job runs and completes meanwhile", () =>
+    Effect.gen(function*() {
+      const Nap = JobType.make({
+        name: "nap",
+        payload: Schema.Struct({ millis: Schema.Number }),
+        result: Schema.Number,
+        concurrency: 1,
+        handler: ({ millis }) =>
+          Effect.gen(function*() {
+            if (millis > 0) yield* Workflow.sleep("nap", Duration.millis(millis))
+            return yield* Clock.currentTimeMillis
+          })
+      })
+      // Few timers per simulated minute keep ten simulated minutes fast: the wake-up is timed by itself.
+      const supervisor = yield* JobSupervisor.make({ types: [Nap], pollInterval: "1 minute", metricsInterval: false })
+      const events = yield* supervisor.subscribe
+      const sleeper = yield* supervisor.submit(Nap, { millis: 600_000 })
+      yield* advance(1_000)
+      // Set aside until it wakes: not running, its attempt given back.
+      expect(yield* supervisor.running).toEqual([])
+      expect(yield* supervisor.status(sleeper)).toMatchObject({
+        state: "scheduled",
+        runAt: 600_000,
+        attempts: 0,
+        steps: { nap: { wakeAt: 600_000 } }
+      })
+      const quick = yield* supervisor.submit(Nap, { millis: 0 })
+      const waiting = yield* Effect.fork(supervisor.wait(Nap, quick))
+      yield* advance(1_000)
+      expect(yield* Fiber.join(waiting)).toBe(1_000)
+      // A sleep under the threshold (1 second) holds the slot, as a short pause should.
+      const short = yield* supervisor.submit(Nap, { millis: 500 })
+      yield* settle
+      expect(yield* supervisor.running).toEqual([short])
+      yield* advance(1_000)
+      expect(yield* supervisor.status(short)).toMatchObject({ state: "succeeded", attempts: 1, result: 2_500 })
+      const woken = yield* Effect.fork(supervisor.wait(Nap, sleeper))
+      yield* advance(600_000, 60_000)
+      // It ran again when it woke, resumed after the sleep, and used one attempt in all.
+      expect(yield* Fiber.join(woken)).toBe(600_000)
+      expect(yield* supervisor.status(sleeper)).toMatchObject({ state: "succeeded", attempts: 1 })
+      const seen = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.take(events, 4)))
+      expect(seen.map((event) => [event._tag, event.id])).toEqual([
+        ["Submitted", sleeper],
+        ["Started", sleeper],
+        ["Released", sleeper],
+        ["Submitted", quick]
+      ])
+    }).pipe(Effect.provide(JobStore.layerMemory)))
 
   it.scoped("a sleep that has passed is not slept again when a later step fails", () =>
     Effect.gen(function*() {

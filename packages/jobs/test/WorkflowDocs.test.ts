@@ -76,4 +76,46 @@ describe("docs/workflows.md", () => {
       expect(yield* Fiber.join(fiber)).toEqual({ audio: "a fanfare+generate+continue+bridge+loops" })
       expect(calls).toEqual(["generate", "continue", "bridge", "bridge", "loops"])
     }))
+
+  it.scoped("a long sleep frees the worker slot", () =>
+    Effect.gen(function*() {
+      const checked: Array<number> = []
+      const check = (round: number) => Effect.sync(() => checked.push(round))
+      // #region sleep
+      const Watch = JobType.make({
+        name: "watch",
+        payload: Schema.Struct({ rounds: Schema.Int }),
+        result: Schema.Null,
+        concurrency: 1,
+        handler: ({ rounds }) =>
+          Effect.gen(function*() {
+            for (let round = 1; round <= rounds; round++) {
+              // Over `sleepThreshold`: the attempt ends and the slot is free until
+              // the job is due again, a minute later; it then resumes here.
+              yield* Workflow.sleep(`wait-${round}`, "1 minute")
+              yield* Workflow.step(`check-${round}`, Schema.Number, check(round))
+            }
+            return null
+          })
+      })
+
+      const JobsLive = JobSupervisor.layer({ types: [Watch], sleepThreshold: "1 second" }).pipe(
+        Layer.provide(JobStore.layerMemory)
+      )
+      // #endregion
+      const program = Effect.gen(function*() {
+        const jobs = yield* JobSupervisor.JobSupervisor
+        const watches = [yield* jobs.submit(Watch, { rounds: 2 }), yield* jobs.submit(Watch, { rounds: 2 })]
+        yield* advance(1_000)
+        // Both sleep at once, though the queue runs one job at a time.
+        const states = yield* Effect.forEach(watches, (id) => Effect.map(jobs.status(id), (job) => job.state))
+        yield* advance(2 * 60_000, 10_000)
+        return { states, running: yield* jobs.running, counts: yield* jobs.counts }
+      }).pipe(Effect.provide(JobsLive))
+      const { counts, running, states } = yield* program
+      expect(states).toEqual(["scheduled", "scheduled"])
+      expect(running).toEqual([])
+      expect(counts.succeeded).toBe(2)
+      expect(checked).toEqual([1, 1, 2, 2])
+    }))
 })

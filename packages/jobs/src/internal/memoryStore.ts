@@ -18,10 +18,18 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type { DedupeMode, JobFilter, JobId, JobRecord, NewJob, Page, PageRequest, StoredError } from "../Job.js"
 import { finalStates } from "../Job.js"
-import { DuplicateJob, JobNotFound, LeaseLost, StoreFailure } from "../JobErrors.js"
+import { DuplicateJob, JobNotFound, JobNotRetryable, LeaseLost, StoreFailure } from "../JobErrors.js"
 import type { ClaimRequest, Outcome, Service } from "../JobStore.js"
 import { Heap } from "./heap.js"
-import { defaultPageLimit, leaseExpiredError, makeToken, matchesFilter, withoutLease } from "./storeCommon.js"
+import {
+  defaultPageLimit,
+  emptyCounts,
+  leaseExpiredError,
+  makeToken,
+  matchesFilter,
+  retryableStates,
+  withoutLease
+} from "./storeCommon.js"
 
 interface Slot {
   record: JobRecord
@@ -83,6 +91,8 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
   let revs: Array<number> = []
   let sequence = 0
   let revision = 0
+  // Kept up to date by every write and prune, so `counts` is O(1).
+  const stateCounts = emptyCounts()
 
   const queueIndex = (queue: string): QueueIndex => {
     let index = queues.get(queue)
@@ -106,6 +116,9 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
   const write = (slot: Slot, next: JobRecord): JobRecord => {
     revision += 1
     const record: JobRecord = { ...next, revision }
+    // A new slot has no record yet.
+    if (slot.record !== undefined) stateCounts[slot.record.state] -= 1
+    stateCounts[record.state] += 1
     slot.record = record
     slot.gen += 1
     revIds.push(record.id)
@@ -222,6 +235,7 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
           updatedAt: options.now,
           revision: 0,
           ...(job.dedupeKey !== undefined ? { dedupeKey: job.dedupeKey } : {}),
+          ...(job.traceparent !== undefined ? { traceparent: job.traceparent } : {}),
           errors: [],
           steps: {}
         })
@@ -331,11 +345,18 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
       })
     }, isLeaseLost).pipe(Effect.tap(wake))
 
-  const release = (id: JobId, token: string, now: number) =>
+  const release = (id: JobId, token: string, now: number, runAt?: number) =>
     atomically(() => {
       const slot = held(id, token, "release")
       const record = withoutLease(slot.record)
-      write(slot, { ...record, state: "queued", attempts: record.attempts - 1, updatedAt: now })
+      const later = runAt !== undefined && runAt > now
+      write(slot, {
+        ...record,
+        state: later ? "scheduled" : "queued",
+        ...(later ? { runAt } : {}),
+        attempts: record.attempts - 1,
+        updatedAt: now
+      })
     }, isLeaseLost).pipe(Effect.zipLeft(wake))
 
   const saveStep = (id: JobId, token: string, name: string, value: unknown, now: number) =>
@@ -357,6 +378,29 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
       if (finalStates.has(slot.record.state)) return slot.record
       return write(slot, { ...withoutLease(slot.record), state: "cancelled", finishedAt: now, updatedAt: now })
     }, (u): u is JobNotFound => u instanceof JobNotFound)
+
+  const retry = (id: JobId, now: number) =>
+    atomically(
+      () => {
+        const slot = jobs.get(id)
+        if (slot === undefined) throw new JobNotFound({ id })
+        const record = slot.record
+        if (!retryableStates.has(record.state)) throw new JobNotRetryable({ id, state: record.state })
+        if (record.dedupeKey !== undefined) {
+          const holder = dedupe.get(record.dedupeKey)
+          if (holder !== undefined && holder !== id) {
+            throw new DuplicateJob({ dedupeKey: record.dedupeKey, existing: holder })
+          }
+          dedupe.set(record.dedupeKey, id)
+        }
+        const { finishedAt: _finishedAt, ...rest } = withoutLease(record)
+        return write(slot, { ...rest, state: "queued", attempts: 0, rateLimited: 0, runAt: now, updatedAt: now })
+      },
+      (u): u is JobNotFound | JobNotRetryable | DuplicateJob =>
+        u instanceof JobNotFound || u instanceof JobNotRetryable || u instanceof DuplicateJob
+    ).pipe(Effect.tap(wake))
+
+  const counts = Effect.sync(() => ({ ...stateCounts }))
 
   const get = (id: JobId) =>
     Effect.suspend(() => {
@@ -409,6 +453,7 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
         const beyond = options.keep !== undefined && i >= options.keep
         if (old || beyond) {
           jobs.delete(record.id)
+          stateCounts[record.state] -= 1
           deleted += 1
         }
       })
@@ -426,7 +471,9 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
     saveStep,
     progress,
     cancel,
+    retry,
     get,
+    counts,
     list,
     changes,
     prune,

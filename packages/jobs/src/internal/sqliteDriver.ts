@@ -32,6 +32,8 @@ export interface Statement<Row = unknown> {
 
 /** @internal */
 export interface Transaction<A> {
+  /** Runs in a deferred `BEGIN`, or inside a `SAVEPOINT` when a transaction is open already. */
+  (): A
   /** Runs in `BEGIN IMMEDIATE`: the write lock is taken before the first read. */
   readonly immediate: () => A
   /** Runs in a deferred `BEGIN`: a consistent read snapshot. */

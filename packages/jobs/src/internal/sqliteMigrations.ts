@@ -54,8 +54,19 @@ const createJobs = Effect.gen(function*() {
   yield* sql`INSERT INTO bulwark_jobs_meta (id, revision) VALUES (1, 0)`
 })
 
+const traceparentAndCounts = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // The submitter's W3C traceparent, for the attempts' span links in any process.
+  yield* sql`ALTER TABLE bulwark_jobs ADD COLUMN traceparent TEXT`
+  // `counts` (COUNT … GROUP BY state) walks this index instead of the table.
+  yield* sql`CREATE INDEX bulwark_jobs_state ON bulwark_jobs (state)`
+})
+
 /** @internal */
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_create_jobs": createJobs }),
+  loader: Migrator.fromRecord({
+    "0001_create_jobs": createJobs,
+    "0002_traceparent_and_counts": traceparentAndCounts
+  }),
   table: "bulwark_jobs_migrations"
 })

@@ -33,6 +33,8 @@ export interface Row {
   readonly errors: string
   readonly progress: string | null
   readonly steps: string
+  /** Added by migration 0002. */
+  readonly traceparent: string | null
 }
 
 /** A row that cannot be read back (not JSON where JSON is kept). @internal */
@@ -79,5 +81,6 @@ export const fromRow = (row: Row): JobRecord => ({
   ...(row.result !== null ? { result: parse(row, row.result) } : {}),
   errors: parse(row, row.errors) as JobRecord["errors"],
   ...(row.progress !== null ? { progress: parse(row, row.progress) } : {}),
-  steps: parse(row, row.steps) as JobRecord["steps"]
+  steps: parse(row, row.steps) as JobRecord["steps"],
+  ...(row.traceparent !== null && row.traceparent !== undefined ? { traceparent: row.traceparent } : {})
 })

@@ -1,19 +1,20 @@
 /**
  * The SQLite store's operations as synchronous functions over prepared
- * statements, each meant to run inside one transaction (the caller's):
- * every write bumps the revision counter row once per job it writes, and
- * every lease holder's write checks the token in its UPDATE's WHERE clause.
- * A refused write throws its typed error (`LeaseLost`, `DuplicateJob`,
- * `JobNotFound`), which rolls the transaction back, revision bump included.
+ * statements, each meant to run inside a transaction (the caller's; the
+ * store runs a batch of them in one, each in a savepoint, under `batch`):
+ * every write takes one revision per job it writes, and every lease holder's
+ * write checks the token in its UPDATE's WHERE clause. A refused write throws
+ * its typed error (`LeaseLost`, `DuplicateJob`, `JobNotFound`,
+ * `JobNotRetryable`), which rolls its savepoint back.
  *
  * @internal
  */
-import type { DedupeMode, JobFilter, JobId, JobRecord, NewJob, PageRequest, StoredError } from "../Job.js"
-import { DuplicateJob, JobNotFound, LeaseLost } from "../JobErrors.js"
+import type { DedupeMode, JobFilter, JobId, JobRecord, JobState, NewJob, PageRequest, StoredError } from "../Job.js"
+import { DuplicateJob, JobNotFound, JobNotRetryable, LeaseLost } from "../JobErrors.js"
 import type { ClaimRequest, Outcome } from "../JobStore.js"
 import type { Database } from "./sqliteDriver.js"
 import { fromRow, json, type Row } from "./sqliteRows.js"
-import { defaultPageLimit, leaseExpiredError } from "./storeCommon.js"
+import { defaultPageLimit, emptyCounts, leaseExpiredError, retryableStates } from "./storeCommon.js"
 
 const live = "('scheduled', 'queued', 'running', 'retrying')"
 const done = "('succeeded', 'failed', 'cancelled')"
@@ -35,17 +36,21 @@ export const make = (db: Database) => {
   )
   const currentRevision = db.prepare<{ revision: number }>("SELECT revision FROM bulwark_jobs_meta WHERE id = 1")
   const byId = db.prepare<Row>("SELECT * FROM bulwark_jobs WHERE id = ?")
+  const bySequence = db.prepare<Row>("SELECT * FROM bulwark_jobs WHERE sequence = ?")
   const heldRow = db.prepare<Row>(`SELECT * FROM bulwark_jobs WHERE ${isHeld}`)
   const byDedupeKey = db.prepare<Row>(`SELECT * FROM bulwark_jobs WHERE dedupe_key = ? AND state IN ${live}`)
-  const insert = db.prepare<Row>(`INSERT INTO bulwark_jobs (id, type, queue, state, payload, priority, attempts,
-    max_attempts, rate_limited, max_rate_limited, run_at, created_at, updated_at, revision, dedupe_key, errors, steps)
-    VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, ?, ?, '[]', '{}') RETURNING *`)
+  // No RETURNING: the new record is known but for its sequence (the rowid), which is cheaper than reading it back.
+  const insert = db.prepare(`INSERT INTO bulwark_jobs (id, type, queue, state, payload, priority, attempts,
+    max_attempts, rate_limited, max_rate_limited, run_at, created_at, updated_at, revision, dedupe_key, errors, steps,
+    traceparent) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, ?, ?, '[]', '{}', ?)`)
   const exhausted = db.prepare<Row>(`SELECT * FROM bulwark_jobs WHERE queue = ? AND state = 'running'
     AND lease_expires_at <= ? AND attempts >= max_attempts`)
   const failExhausted = db.prepare(`UPDATE bulwark_jobs SET state = 'failed', ${noLease}, errors = ?,
     finished_at = ?, updated_at = ?, revision = ? WHERE sequence = ?`)
   // The shape `JobStoreSqlite.test.ts` checks walks the claim index (no temp B-tree).
-  const due = db.prepare<Row>(`SELECT * FROM bulwark_jobs WHERE queue = ? AND state IN ${live}
+  // Only what the claim needs of each due row: the full row is read back once, by the UPDATE's RETURNING.
+  const due = db.prepare<{ sequence: number; state: string }>(`SELECT sequence, state FROM bulwark_jobs
+    WHERE queue = ? AND state IN ${live}
     AND (state = 'queued' OR (state IN ('scheduled', 'retrying') AND run_at <= ?)
       OR (state = 'running' AND lease_expires_at <= ?))
     ORDER BY priority, run_at, sequence LIMIT ?`)
@@ -63,6 +68,14 @@ export const make = (db: Database) => {
     WHERE ${isHeld} RETURNING *`)
   const giveBack = db.prepare(`UPDATE bulwark_jobs SET state = 'queued', ${noLease}, attempts = attempts - 1,
     updated_at = ?, revision = ? WHERE ${isHeld}`)
+  const giveBackUntil = db.prepare(`UPDATE bulwark_jobs SET state = 'scheduled', ${noLease}, attempts = attempts - 1,
+    run_at = ?, updated_at = ?, revision = ? WHERE ${isHeld}`)
+  const requeue = db.prepare<Row>(`UPDATE bulwark_jobs SET state = 'queued', attempts = 0, rate_limited = 0,
+    run_at = ?, finished_at = NULL, updated_at = ?, revision = ? WHERE sequence = ? RETURNING *`)
+  // Walks the state index (covering): no table rows are read.
+  const countStates = db.prepare<{ state: string; n: number }>(
+    "SELECT state, count(*) AS n FROM bulwark_jobs GROUP BY state"
+  )
   const setSteps = db.prepare(`UPDATE bulwark_jobs SET steps = ?, updated_at = ?, revision = ? WHERE ${isHeld}`)
   const setProgress = db.prepare(`UPDATE bulwark_jobs SET progress = ?, updated_at = ?, revision = ? WHERE ${isHeld}`)
   const cancelRow = db.prepare<Row>(`UPDATE bulwark_jobs SET state = 'cancelled', ${noLease}, finished_at = ?,
@@ -80,8 +93,35 @@ export const make = (db: Database) => {
     SELECT sequence FROM bulwark_jobs WHERE state IN ${done}
     ORDER BY finished_at DESC, sequence DESC LIMIT -1 OFFSET ?)`)
 
+  const setRevision = db.prepare("UPDATE bulwark_jobs_meta SET revision = ? WHERE id = 1")
+  /** The next free revision while `batch` runs: the counter row is read and written once per batch. */
+  let nextRevision: number | undefined = undefined
+
   /** Reserves `n` revisions; returns the first. */
-  const revisions = (n: number): number => bump.get(n)!.revision - n + 1
+  const revisions = (n: number): number => {
+    if (nextRevision === undefined) return bump.get(n)!.revision - n + 1
+    const first = nextRevision
+    nextRevision += n
+    return first
+  }
+
+  /**
+   * Runs `body` (several writes, inside the caller's transaction) with the
+   * revision counter kept in memory: one read and one write of the counter
+   * row instead of one per write. A write rolled back to its savepoint leaves
+   * a gap in the revisions, which `changes` does not mind.
+   */
+  const batch = <A>(body: () => A): A => {
+    const start = currentRevision.get()!.revision + 1
+    nextRevision = start
+    try {
+      const result = body()
+      if (nextRevision > start) setRevision.run(nextRevision - 1)
+      return result
+    } finally {
+      nextRevision = undefined
+    }
+  }
 
   /** The one row of a lease holder's write, or `LeaseLost` (rolling the write back). */
   const heldOne = (operation: string, id: JobId, row: Row | undefined): JobRecord => {
@@ -106,22 +146,48 @@ export const make = (db: Database) => {
         throw new DuplicateJob({ dedupeKey: job.dedupeKey, existing: existing.id })
       }
     }
-    const row = insert.get(
+    const state = job.runAt > options.now ? "scheduled" : "queued"
+    const revision = revisions(1)
+    const payload = json(job.payload)
+    const { lastInsertRowid } = insert.run(
       job.id,
       job.type,
       job.queue,
-      job.runAt > options.now ? "scheduled" : "queued",
-      json(job.payload),
+      state,
+      payload,
       job.priority,
       job.maxAttempts,
       job.maxRateLimited,
       job.runAt,
       options.now,
       options.now,
-      revisions(1),
-      job.dedupeKey ?? null
+      revision,
+      job.dedupeKey ?? null,
+      job.traceparent ?? null
     )
-    return { job: fromRow(row!), created: true }
+    const record: JobRecord = {
+      id: job.id,
+      type: job.type,
+      queue: job.queue,
+      state,
+      // The payload is the type's encoded form already (JSON values), as the memory store keeps it.
+      payload: job.payload,
+      priority: job.priority,
+      attempts: 0,
+      maxAttempts: job.maxAttempts,
+      rateLimited: 0,
+      maxRateLimited: job.maxRateLimited,
+      runAt: job.runAt,
+      createdAt: options.now,
+      sequence: Number(lastInsertRowid),
+      updatedAt: options.now,
+      revision,
+      ...(job.dedupeKey !== undefined ? { dedupeKey: job.dedupeKey } : {}),
+      errors: [],
+      steps: {},
+      ...(job.traceparent !== undefined ? { traceparent: job.traceparent } : {})
+    }
+    return { job: record, created: true }
   }
 
   const claimQueue = (queue: string, limit: number, request: ClaimRequest, token: () => string) => {
@@ -141,10 +207,12 @@ export const make = (db: Database) => {
     if (rows.length === 0) return []
     let revision = revisions(rows.length)
     return rows.map((row) => {
-      const record = fromRow(row)
-      const errors = record.state === "running"
-        ? JSON.stringify([...record.errors, leaseExpiredError(record, now)])
-        : null
+      // A running row here has an expired lease: its errors get a LeaseExpired entry.
+      let errors: string | null = null
+      if (row.state === "running") {
+        const record = fromRow(bySequence.get(row.sequence)!)
+        errors = JSON.stringify([...record.errors, leaseExpiredError(record, now)])
+      }
       return fromRow(
         start.get(
           request.owner,
@@ -154,7 +222,7 @@ export const make = (db: Database) => {
           now,
           now,
           revision++,
-          record.sequence
+          row.sequence
         )!
       )
     })
@@ -190,8 +258,14 @@ export const make = (db: Database) => {
     )
   }
 
-  const release = (id: JobId, token: string, now: number): void =>
-    heldRun("release", id, giveBack.run(now, revisions(1), id, token).changes)
+  const release = (id: JobId, token: string, now: number, runAt?: number): void =>
+    heldRun(
+      "release",
+      id,
+      runAt !== undefined && runAt > now
+        ? giveBackUntil.run(runAt, now, revisions(1), id, token).changes
+        : giveBack.run(now, revisions(1), id, token).changes
+    )
 
   const saveStep = (id: JobId, token: string, name: string, value: unknown, now: number): void => {
     const record = heldRecord("saveStep", id, token)
@@ -208,6 +282,26 @@ export const make = (db: Database) => {
     const record = fromRow(row)
     if (record.state === "succeeded" || record.state === "failed" || record.state === "cancelled") return record
     return fromRow(cancelRow.get(now, now, revisions(1), record.sequence)!)
+  }
+
+  const retry = (id: JobId, now: number): JobRecord => {
+    const row = byId.get(id)
+    if (row === undefined) throw new JobNotFound({ id })
+    if (!retryableStates.has(row.state as JobState)) throw new JobNotRetryable({ id, state: row.state })
+    if (row.dedupe_key !== null) {
+      // The key is free once a job is final: another job may hold it now.
+      const holder = byDedupeKey.get(row.dedupe_key)
+      if (holder !== undefined) throw new DuplicateJob({ dedupeKey: row.dedupe_key, existing: holder.id })
+    }
+    return fromRow(requeue.get(now, now, revisions(1), row.sequence)!)
+  }
+
+  const counts = (): Record<JobState, number> => {
+    const counts = emptyCounts()
+    for (const { n, state } of countStates.all()) {
+      if (state in counts) counts[state as JobState] = n
+    }
+    return counts
   }
 
   const get = (id: JobId): JobRecord => {
@@ -240,5 +334,22 @@ export const make = (db: Database) => {
     (options.finishedBefore !== undefined ? pruneOlder.run(options.finishedBefore).changes : 0) +
     (options.keep !== undefined ? pruneBeyond.run(Math.max(0, options.keep)).changes : 0)
 
-  return { enqueue, claim, heartbeat, complete, fail, release, saveStep, progress, cancel, get, list, changes, prune }
+  return {
+    batch,
+    enqueue,
+    claim,
+    heartbeat,
+    complete,
+    fail,
+    release,
+    saveStep,
+    progress,
+    cancel,
+    retry,
+    get,
+    counts,
+    list,
+    changes,
+    prune
+  }
 }

@@ -2,10 +2,18 @@
  * The SQLite `JobStore`: one file, WAL, one `bulwark_jobs` table. The schema
  * is migrated through @effect/sql (the `SqlClient` in context); the store's
  * operations then run on a better-sqlite3 connection of its own to the same
- * file (see `sqliteDriver.ts` for why). Every write is one synchronous
- * `BEGIN IMMEDIATE … COMMIT` (the write lock is taken up front, so a second
- * connection waits instead of failing halfway through), bumps the revision
- * counter row, and checks the lease token in the WHERE clause of its UPDATE.
+ * file (see `sqliteDriver.ts` for why).
+ *
+ * Writes are group-committed: the writes issued by fibers in the same
+ * scheduler round are applied in one `BEGIN IMMEDIATE … COMMIT` (the write
+ * lock is taken up front, so a second connection waits instead of failing
+ * halfway through), each inside a `SAVEPOINT` of its own, so a write that is
+ * refused (`LeaseLost`, `DuplicateJob`) or fails rolls back alone. A write's
+ * caller resumes only once its batch is committed: what a caller was told is
+ * stored is on disk (WAL), as with one transaction per write, for a fraction
+ * of the commits. Every write takes the next revision (the counter row is
+ * read and written once per batch) and checks the lease token in the WHERE
+ * clause of its UPDATE.
  *
  * @internal
  */
@@ -18,7 +26,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { DedupeMode, JobFilter, JobId, NewJob, PageRequest, StoredError } from "../Job.js"
-import { DuplicateJob, JobNotFound, LeaseLost, StoreFailure } from "../JobErrors.js"
+import { DuplicateJob, JobNotFound, JobNotRetryable, LeaseLost, StoreFailure } from "../JobErrors.js"
 import type { ClaimRequest, Outcome, Service } from "../JobStore.js"
 import * as Driver from "./sqliteDriver.js"
 import * as Migrations from "./sqliteMigrations.js"
@@ -42,14 +50,29 @@ const reason = (error: unknown): string =>
     : String(error)
 
 /** Typed refusals pass through; anything else is the operation's `StoreFailure`. */
-const failure = (operation: string) => (error: unknown): DuplicateJob | JobNotFound | LeaseLost | StoreFailure =>
+const failure = (operation: string) =>
+(
+  error: unknown
+): DuplicateJob | JobNotFound | JobNotRetryable | LeaseLost | StoreFailure =>
   error instanceof LeaseLost || error instanceof DuplicateJob || error instanceof JobNotFound ||
-    error instanceof StoreFailure
+    error instanceof JobNotRetryable || error instanceof StoreFailure
     ? error
     : new StoreFailure({
       operation,
       reason: error instanceof CorruptRow ? error.message : reason(error)
     })
+
+/** A write waiting for its batch's commit, then its outcome. */
+interface Write {
+  readonly body: () => unknown
+  /** Whether the write, once applied, may have made a job due (claimers are woken once per batch). */
+  readonly wakes: (value: unknown) => boolean
+  outcome: { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown } | undefined
+  resume: (() => void) | undefined
+}
+
+const wakesNever = () => false
+const wakesAlways = () => true
 
 const opening = (filename: string) => (error: unknown) =>
   new StoreFailure({ operation: "open", reason: `${filename}: ${reason(error)}` })
@@ -109,7 +132,7 @@ export const make = (): Effect.Effect<Service, StoreFailure, SqlClient.SqlClient
 
     /**
      * Runs `body` synchronously, waiting out another connection's lock; `E`
-     * names the typed refusals `body` may throw.
+     * names the typed refusals `body` may throw. For reads.
      */
     const attempt = <E = never>(operation: string) => <A>(body: () => A): Effect.Effect<A, E | StoreFailure> => {
       const once = Effect.suspend(() => {
@@ -127,17 +150,108 @@ export const make = (): Effect.Effect<Service, StoreFailure, SqlClient.SqlClient
           Driver.isBusy(error) ? Effect.retry(once, { while: Driver.isBusy, schedule: busy }) : Effect.fail(error)
       ).pipe(
         Effect.mapError(failure(operation) as (error: unknown) => E | StoreFailure),
-        Effect.withSpan(`JobStore.sqlite.${operation}`)
+        Effect.withSpan(`JobStore.sqlite.${operation}`, { captureStackTrace: false })
       )
     }
 
-    /** A write: one IMMEDIATE transaction, rolled back (revision bump too) if `body` throws. */
-    const writing = <E = never>(operation: string) => <A>(body: () => A): Effect.Effect<A, E | StoreFailure> =>
-      attempt<E>(operation)(() => db.transaction(body).immediate())
+    // --- group commit ----------------------------------------------------------------------------
+
+    let current: () => unknown = () => undefined
+    // One transaction function, reused: inside the batch's transaction it runs `current` in a SAVEPOINT.
+    const inSavepoint = db.transaction(() => current())
+    let pending: Array<Write> | undefined = undefined
+
+    /** Applies `batch` in one transaction; a write's own failure is its outcome, not the batch's. */
+    const apply = (batch: ReadonlyArray<Write>) =>
+      db.transaction(() =>
+        statements.batch(() => {
+          for (const write of batch) {
+            current = write.body
+            try {
+              write.outcome = { ok: true, value: inSavepoint() }
+            } catch (error) {
+              // Another connection's lock: the whole batch waits and runs again.
+              if (Driver.isBusy(error)) throw error
+              write.outcome = { ok: false, error }
+            }
+          }
+        })
+      ).immediate()
+
+    const flush = (batch: Array<Write>): Effect.Effect<void> => {
+      if (pending === batch) pending = undefined
+      const once = Effect.suspend(() => {
+        try {
+          apply(batch)
+          return Effect.void
+        } catch (error) {
+          for (const write of batch) write.outcome = undefined
+          return Effect.fail(error)
+        }
+      })
+      return Effect.catchAll(
+        once,
+        (error) =>
+          Driver.isBusy(error) ? Effect.retry(once, { while: Driver.isBusy, schedule: busy }) : Effect.fail(error)
+      ).pipe(
+        Effect.catchAll((error) =>
+          Effect.sync(() => {
+            for (const write of batch) write.outcome = { ok: false, error }
+          })
+        ),
+        Effect.withSpan("JobStore.sqlite.commit", {
+          attributes: { "store.batch": batch.length },
+          captureStackTrace: false
+        }),
+        Effect.zipRight(Effect.suspend(() => {
+          // One wakeup for the batch, not one per submission.
+          for (const write of batch) {
+            if (write.outcome?.ok === true && write.wakes(write.outcome.value)) return wake
+          }
+          return Effect.void
+        })),
+        Effect.ensuring(Effect.sync(() => {
+          for (const write of batch) write.resume?.()
+        }))
+      )
+    }
+
+    const settle = (write: Write): Effect.Effect<unknown, unknown> => {
+      const outcome = write.outcome
+      // Only if the commit itself died (a defect): the write was not applied.
+      if (outcome === undefined) return Effect.fail(new Error("the batch of this write was not committed"))
+      return outcome.ok ? Effect.succeed(outcome.value) : Effect.fail(outcome.error)
+    }
+
+    /**
+     * A write, group-committed: the first write of a round leads, yields once
+     * so that the other fibers of the round add theirs, then commits them
+     * all; the others wait for that commit. Uninterruptible: a write that
+     * joined a batch is applied, so its caller must not be told otherwise.
+     */
+    const writing =
+      <E = never>(operation: string, wakes: (value: any) => boolean = wakesNever) =>
+      <A>(body: () => A): Effect.Effect<A, E | StoreFailure> =>
+        Effect.uninterruptible(Effect.suspend(() => {
+          const write: Write = { body, wakes, outcome: undefined, resume: undefined }
+          if (pending !== undefined) {
+            pending.push(write)
+            return Effect.async<unknown, unknown>((resume) => {
+              if (write.outcome !== undefined) return resume(settle(write))
+              write.resume = () => resume(settle(write))
+            })
+          }
+          const batch = [write]
+          pending = batch
+          return Effect.yieldNow().pipe(
+            Effect.zipRight(Effect.suspend(() => flush(batch))),
+            Effect.zipRight(Effect.suspend(() => settle(write)))
+          )
+        })).pipe(Effect.mapError(failure(operation))) as Effect.Effect<A, E | StoreFailure>
 
     const enqueue = (job: NewJob, options: { readonly now: number; readonly dedupe?: DedupeMode | undefined }) =>
-      writing<DuplicateJob>("enqueue")(() => statements.enqueue(job, options)).pipe(
-        Effect.tap(({ created }) => created ? wake : Effect.void)
+      writing<DuplicateJob>("enqueue", (result: { readonly created: boolean }) => result.created)(() =>
+        statements.enqueue(job, options)
       )
 
     const claim = (request: ClaimRequest) =>
@@ -156,10 +270,10 @@ export const make = (): Effect.Effect<Service, StoreFailure, SqlClient.SqlClient
       writing<LeaseLost>("complete")(() => statements.complete(id, token, result, now))
 
     const fail = (id: JobId, token: string, error: StoredError, outcome: Outcome, now: number) =>
-      writing<LeaseLost>("fail")(() => statements.fail(id, token, error, outcome, now)).pipe(Effect.tap(wake))
+      writing<LeaseLost>("fail", wakesAlways)(() => statements.fail(id, token, error, outcome, now))
 
-    const release = (id: JobId, token: string, now: number) =>
-      writing<LeaseLost>("release")(() => statements.release(id, token, now)).pipe(Effect.zipLeft(wake))
+    const release = (id: JobId, token: string, now: number, runAt?: number) =>
+      writing<LeaseLost>("release", wakesAlways)(() => statements.release(id, token, now, runAt))
 
     const saveStep = (id: JobId, token: string, name: string, value: unknown, now: number) =>
       writing<LeaseLost>("saveStep")(() => statements.saveStep(id, token, name, value, now))
@@ -169,7 +283,12 @@ export const make = (): Effect.Effect<Service, StoreFailure, SqlClient.SqlClient
 
     const cancel = (id: JobId, now: number) => writing<JobNotFound>("cancel")(() => statements.cancel(id, now))
 
+    const retry = (id: JobId, now: number) =>
+      writing<JobNotFound | JobNotRetryable | DuplicateJob>("retry", wakesAlways)(() => statements.retry(id, now))
+
     const get = (id: JobId) => attempt<JobNotFound>("get")(() => statements.get(id))
+
+    const counts = attempt("counts")(() => statements.counts())
 
     const list = (filter: JobFilter, page: PageRequest) => attempt("list")(() => statements.list(filter, page))
 
@@ -190,7 +309,9 @@ export const make = (): Effect.Effect<Service, StoreFailure, SqlClient.SqlClient
       saveStep,
       progress,
       cancel,
+      retry,
       get,
+      counts,
       list,
       changes,
       prune,

@@ -13,11 +13,11 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Tracer from "effect/Tracer"
 import type { JobId, JobRecord } from "../Job.js"
 import { JobState } from "../Job.js"
 import * as JobMetrics from "../JobMetrics.js"
@@ -36,6 +36,22 @@ export interface QueueState {
   running: number
   /** When a breaker pause ends (epoch ms); a wakeup is scheduled for it. */
   pausedUntil: number
+  /** `JobMetrics.running` tagged with this queue, once. */
+  readonly runningGauge: Metric.Metric.Gauge<number>
+}
+
+/**
+ * A type's metrics, tagged once: a metric tagged anew on every update costs a
+ * registry lookup by its full key each time (a tagged metric reused hits a cache).
+ *
+ * @internal
+ */
+export interface TypeMetrics {
+  readonly attempts: Metric.Metric.Counter<number>
+  readonly lag: Metric.Metric.Histogram<number>
+  readonly duration: Metric.Metric.Histogram<number>
+  readonly outcome: (outcome: string) => Metric.Metric.Counter<number>
+  readonly requeue: (reason: string) => Metric.Metric.Counter<number>
 }
 
 /** @internal */
@@ -43,6 +59,41 @@ export interface Registered {
   readonly type: JobType.Any
   readonly settings: JobType.Settings<any>
   readonly queue: QueueState
+  readonly metrics: TypeMetrics
+}
+
+/** A job running here: its lease token and when the lease ends (renewed by the heartbeat). @internal */
+export interface RunningJob {
+  readonly token: string
+  expiresAt: number
+}
+
+const memoized = <A>(make: (key: string) => A) => {
+  const cache = new Map<string, A>()
+  return (key: string): A => {
+    let value = cache.get(key)
+    if (value === undefined) {
+      value = make(key)
+      cache.set(key, value)
+    }
+    return value
+  }
+}
+
+const typeMetrics = (name: string): TypeMetrics => {
+  // All tags in one call: a metric tagged twice unions its tags on every update, missing the cache.
+  const byType = <M extends Metric.Metric<any, any, any>>(metric: M, ...more: Array<[string, string]>): M =>
+    Metric.taggedWithLabels(metric, [
+      MetricLabel.make("type", name),
+      ...more.map(([key, value]) => MetricLabel.make(key, value))
+    ]) as M
+  return {
+    attempts: byType(JobMetrics.attempts),
+    lag: byType(JobMetrics.lagSeconds),
+    duration: byType(JobMetrics.durationSeconds),
+    outcome: memoized((outcome) => byType(JobMetrics.outcomes, ["outcome", outcome])),
+    requeue: memoized((reason) => byType(JobMetrics.requeues, ["reason", reason]))
+  }
 }
 
 /** What the client and the attempts share. @internal */
@@ -53,22 +104,22 @@ export interface Shared {
   readonly queues: ReadonlyMap<string, QueueState>
   readonly events: PubSub.PubSub<JobSupervisor.JobEvent>
   readonly fibers: FiberMap.FiberMap<JobId, void, never>
-  /** Jobs running here, by id, with their lease token. */
-  readonly running: Map<JobId, string>
+  /** Jobs running here, by id, with their lease. */
+  readonly running: Map<JobId, RunningJob>
   /** Running jobs cancelled through this supervisor: their interruption writes nothing. */
   readonly cancelled: Set<JobId>
-  /** Submit spans of jobs submitted here, for the attempt spans' links. */
-  readonly links: Map<JobId, Tracer.AnySpan>
+  /** Running jobs whose lease the heartbeat found lost: interrupted, and their interruption writes nothing. */
+  readonly lost: Set<JobId>
   readonly pollMillis: number
   readonly leaseMillis: number
+  /** A `Workflow.sleep` with more than this left ends the attempt and frees its slot. */
+  readonly sleepThresholdMillis: number
   readonly scope: Scope.Scope
   /** Asks the claim loop to look now. */
   readonly wake: Effect.Effect<void>
   /** Asks the claim loop to look in `millis`, if this supervisor runs `queue`. */
   readonly wakeIn: (queue: string, millis: number) => Effect.Effect<void>
 }
-
-const linkCap = 10_000
 
 const millisOf = (input: Duration.DurationInput, field: string) =>
   Either.gen(function*() {
@@ -100,13 +151,20 @@ const register = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>) =>
       const override = options.concurrency?.[type.queue]
       let queue = queues.get(type.queue)
       if (queue === undefined) {
-        queue = { name: type.queue, limit: override ?? settings.concurrency, types: [], running: 0, pausedUntil: 0 }
+        queue = {
+          name: type.queue,
+          limit: override ?? settings.concurrency,
+          types: [],
+          running: 0,
+          pausedUntil: 0,
+          runningGauge: Metric.tagged(JobMetrics.running, "queue", type.queue)
+        }
         queues.set(type.queue, queue)
       } else if (override === undefined) {
         queue.limit = Math.max(queue.limit, settings.concurrency)
       }
       queue.types.push(type)
-      types.set(type.name, { type, settings, queue })
+      types.set(type.name, { type, settings, queue, metrics: typeMetrics(type.name) })
     }
     for (const [name, limit] of Object.entries(options.concurrency ?? {})) {
       if (!(Number.isInteger(limit) && limit >= 1)) {
@@ -130,6 +188,7 @@ export const make = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>)
     const pollMillis = yield* millisOf(options.pollInterval ?? "1 second", "pollInterval")
     const leaseMillis = yield* millisOf(options.leaseDuration ?? "30 seconds", "leaseDuration")
     const graceMillis = yield* millisOf(options.shutdownGrace ?? "10 seconds", "shutdownGrace")
+    const sleepThresholdMillis = yield* millisOf(options.sleepThreshold ?? "1 second", "sleepThreshold")
     const store = yield* JobStore
     const scope = yield* Effect.scope
     const owner = options.owner ?? `supervisor-${yield* randomHex}`
@@ -148,24 +207,21 @@ export const make = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>)
       fibers,
       running: new Map(),
       cancelled: new Set(),
-      links: new Map(),
+      lost: new Set(),
       pollMillis,
       leaseMillis,
+      sleepThresholdMillis,
       scope,
       wake,
       wakeIn: (queue, millis) =>
-        queues.has(queue) && !closing
+        !queues.has(queue) || closing
+          ? Effect.void
+          : millis <= 0
+          ? wake
           // Forked from an attempt's uninterruptible settling: without `interruptible`
           // the timer would inherit that, and shutdown would wait for it.
-          ? Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.sleep(millis), wake)), scope))
-          : Effect.void
+          : Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.sleep(millis), wake)), scope))
     }
-    const links = shared.links
-    const rememberLink = (id: JobId, span: Tracer.AnySpan) =>
-      Effect.sync(() => {
-        links.set(id, span)
-        if (links.size > linkCap) links.delete(links.keys().next().value!)
-      })
 
     // Whether a queue is paused by an open breaker of one of its types, and until when.
     const pausedFor = (queue: QueueState, now: number) =>
@@ -194,20 +250,18 @@ export const make = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>)
       return entry === undefined
         ? Effect.void
         : Effect.gen(function*() {
-          const token = record.lease!.token
+          const lease = record.lease!
           entry.queue.running++
-          shared.running.set(record.id, token)
-          yield* Metric.set(Metric.tagged(JobMetrics.running, "queue", entry.queue.name), entry.queue.running)
+          shared.running.set(record.id, { token: lease.token, expiresAt: lease.expiresAt })
+          yield* Metric.set(entry.queue.runningGauge, entry.queue.running)
           const done = Effect.suspend(() => {
             entry.queue.running--
             shared.running.delete(record.id)
             shared.cancelled.delete(record.id)
-            return Effect.zipRight(
-              Metric.set(Metric.tagged(JobMetrics.running, "queue", entry.queue.name), entry.queue.running),
-              wake
-            )
+            shared.lost.delete(record.id)
+            return Effect.zipRight(Metric.set(entry.queue.runningGauge, entry.queue.running), wake)
           })
-          yield* FiberMap.run(fibers, record.id, Effect.ensuring(runAttempt(shared, entry, record, token), done))
+          yield* FiberMap.run(fibers, record.id, Effect.ensuring(runAttempt(shared, entry, record, lease.token), done))
         })
     }
 
@@ -243,6 +297,44 @@ export const make = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>)
     yield* Effect.forkScoped(Stream.runForEach(store.wakeups, () => wake))
     const loopFiber = yield* Effect.forkScoped(loop.pipe(Effect.annotateLogs({ supervisor: owner })))
 
+    // One heartbeat for every lease of this supervisor (not a timer per job):
+    // every third of the lease, the leases of jobs that have run for a sixth
+    // of it are renewed together (one commit on SQLite), so a lease is
+    // renewed with at least two thirds of it left, and a short job never is.
+    // A lease found lost (the job was cancelled elsewhere, or expired and
+    // taken by another worker) interrupts its attempt, which then writes
+    // nothing. It runs until the shutdown's grace period is over.
+    const heartbeatEvery = Math.max(1, Math.floor(leaseMillis / 3))
+    const heartbeat = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const due: Array<[JobId, RunningJob]> = []
+      for (const entry of shared.running) {
+        if (entry[1].expiresAt - now < leaseMillis - heartbeatEvery / 2) due.push(entry)
+      }
+      if (due.length === 0) return
+      const expiresAt = now + leaseMillis
+      yield* Effect.forEach(due, ([id, job]) =>
+        store.heartbeat(id, job.token, expiresAt, now).pipe(
+          Effect.zipRight(Effect.sync(() => {
+            job.expiresAt = expiresAt
+          })),
+          Effect.catchAll((error) => {
+            if (error._tag !== "LeaseLost") {
+              return Effect.logWarning(`Lease heartbeat of job ${id} failed: ${error.message}`)
+            }
+            // Still the same attempt (not one that ended meanwhile): abandon it.
+            if (shared.running.get(id) !== job) return Effect.void
+            shared.lost.add(id)
+            return FiberMap.remove(fibers, id)
+          })
+        ), { concurrency: "unbounded", discard: true })
+    })
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.zipRight(Effect.sleep(heartbeatEvery), heartbeat)).pipe(
+        Effect.annotateLogs({ supervisor: owner })
+      )
+    )
+
     const retention = options.retention ?? {}
     if (retention !== false) {
       const maxAge = yield* millisOf(retention.maxAge ?? "1 day", "retention.maxAge")
@@ -264,10 +356,14 @@ export const make = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>)
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(interval), prune)))
     }
 
-    const metricsInterval = options.metricsInterval ?? "15 seconds"
+    const metricsInterval = options.metricsInterval ?? "1 second"
     if (metricsInterval !== false) {
       const interval = yield* millisOf(metricsInterval, "metricsInterval")
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(interval), sampleStates(store, new Set()))))
+      yield* Effect.forkScoped(
+        Effect.forever(Effect.zipRight(sampleStates(store), Effect.sleep(interval))).pipe(
+          Effect.annotateLogs({ supervisor: owner })
+        )
+      )
     }
 
     // Added after the FiberMap, so it runs before the FiberMap's own finalizer.
@@ -290,35 +386,16 @@ export const make = (options: JobSupervisor.Options<ReadonlyArray<JobType.Any>>)
       }).pipe(Effect.annotateLogs({ supervisor: owner }))
     )
 
-    return client(shared, { rememberLink, tick: claimOnce })
+    return client(shared, { tick: claimOnce })
   })
 
-const sampledStates = JobState.literals
+const stateGauges = JobState.literals.map((state) => [state, Metric.tagged(JobMetrics.jobs, "state", state)] as const)
 
-/** Counts jobs by state and type through `list`, up to a cap per state (stores have no count). */
-const sampleStates = (store: JobStore["Type"], seen: Set<string>) =>
-  Effect.gen(function*() {
-    const counts = new Map<string, number>()
-    for (const state of sampledStates) {
-      let after: number | undefined = undefined
-      let total = 0
-      do {
-        const page: { jobs: ReadonlyArray<JobRecord>; next: number | undefined } = yield* store.list(
-          { states: [state] },
-          { after, limit: 1000 }
-        )
-        for (const job of page.jobs) {
-          const key = `${state}\u0000${job.type}`
-          counts.set(key, (counts.get(key) ?? 0) + 1)
-        }
-        total += page.jobs.length
-        after = page.next
-      } while (after !== undefined && total < 10_000)
-    }
-    for (const key of seen) if (!counts.has(key)) counts.set(key, 0)
-    for (const [key, value] of counts) {
-      seen.add(key)
-      const [state, type] = key.split("\u0000") as [string, string]
-      yield* Metric.set(Metric.tagged(Metric.tagged(JobMetrics.jobs, "state", state), "type", type), value)
-    }
-  }).pipe(Effect.catchAll((error) => Effect.logWarning(`Sampling job states failed: ${error.message}`)))
+/** Sets the jobs-by-state gauge from the store's counts. */
+const sampleStates = (store: JobStore["Type"]) =>
+  Effect.flatMap(
+    store.counts,
+    (counts) => Effect.forEach(stateGauges, ([state, gauge]) => Metric.set(gauge, counts[state]), { discard: true })
+  ).pipe(
+    Effect.catchAll((error) => Effect.logWarning(`Counting jobs by state failed: ${error.message}`))
+  )

@@ -1,6 +1,6 @@
 /**
  * The supervisor's operations for callers: submit, status, wait, list, poll,
- * cancel and events.
+ * cancel, retry, counts and events.
  *
  * @internal
  */
@@ -15,7 +15,6 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type * as Tracer from "effect/Tracer"
 import type { JobId, JobRecord } from "../Job.js"
 import { finalStates, JobId as JobIdSchema } from "../Job.js"
 import { StoreFailure } from "../JobStore.js"
@@ -24,6 +23,7 @@ import { InvalidPayload, JobCancelled, JobEvent, JobFailed, JobTypeMismatch, Wai
 import type * as JobType from "../JobType.js"
 import type { Shared } from "./supervisor.js"
 import { randomHex } from "./supervisorOutcome.js"
+import { traceparentOf } from "./traceContext.js"
 
 const refuse = (field: string, value: unknown, expected: string) =>
   new InvalidPolicy({ policy: "submit", field, value: String(value), expected })
@@ -32,7 +32,6 @@ const refuse = (field: string, value: unknown, expected: string) =>
 export const client = (
   shared: Shared,
   internals: {
-    readonly rememberLink: (id: JobId, span: Tracer.AnySpan) => Effect.Effect<void>
     readonly tick: Effect.Effect<void, StoreFailure>
   }
 ): JobSupervisor.Service => {
@@ -67,6 +66,9 @@ export const client = (
         return yield* refuse("dedupe.key", "\"\"", "a non-empty string")
       }
       const id = JobIdSchema.make(yield* randomHex)
+      // The submit span's context, stored so that every attempt's span links to it, in any process.
+      const span = yield* Effect.option(Effect.currentSpan)
+      const traceparent = Option.isSome(span) ? traceparentOf(span.value) : undefined
       const { created, job } = yield* store.enqueue({
         id,
         type: type.name,
@@ -76,17 +78,20 @@ export const client = (
         maxAttempts,
         maxRateLimited: settings.maxRateLimited,
         runAt,
-        dedupeKey: options.dedupe?.key
+        dedupeKey: options.dedupe?.key,
+        traceparent
       }, { now, dedupe: options.dedupe?.mode })
       yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.created": created })
       if (!created) return job.id
-      const span = yield* Effect.option(Effect.currentSpan)
-      if (Option.isSome(span)) yield* internals.rememberLink(job.id, span.value)
       yield* PubSub.publish(events, JobEvent.Submitted({ id: job.id, type: type.name, runAt }))
       if (runAt > now) yield* shared.wakeIn(type.queue, runAt - now)
       return job.id
     }).pipe(
-      Effect.withSpan("JobSupervisor.submit", { attributes: { "job.type": type.name, "job.queue": type.queue } })
+      Effect.withSpan("JobSupervisor.submit", {
+        attributes: { "job.type": type.name, "job.queue": type.queue },
+        // Once per job: a stack trace would cost more than the rest of the span.
+        captureStackTrace: false
+      })
     )
 
   const invalid = (type: JobType.Any) => (error: ParseResult.ParseError) =>
@@ -159,7 +164,12 @@ export const client = (
         })
       )
       return yield* outcome(type, record)
-    })).pipe(Effect.withSpan("JobSupervisor.wait", { attributes: { "job.id": id, "job.type": type.name } }))
+    })).pipe(
+      Effect.withSpan("JobSupervisor.wait", {
+        attributes: { "job.id": id, "job.type": type.name },
+        captureStackTrace: false
+      })
+    )
 
   const cancel = (id: JobId) =>
     Effect.gen(function*() {
@@ -170,10 +180,22 @@ export const client = (
         shared.cancelled.add(id)
         yield* FiberMap.remove(shared.fibers, id)
       }
-      shared.links.delete(id)
       yield* PubSub.publish(events, JobEvent.Cancelled({ id, type: record.type }))
       return record
     }).pipe(Effect.withSpan("JobSupervisor.cancel", { attributes: { "job.id": id } }))
+
+  const retry = (id: JobId) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const record = yield* store.retry(id, now)
+      yield* Effect.logInfo(`Retrying job ${id} (${record.type}): queued again, attempts reset`).pipe(
+        Effect.annotateLogs({ job: id, jobType: record.type })
+      )
+      // A retried job is submitted again, as far as watchers are concerned.
+      yield* PubSub.publish(events, JobEvent.Submitted({ id, type: record.type, runAt: record.runAt }))
+      yield* shared.wakeIn(record.queue, 0)
+      return record
+    }).pipe(Effect.withSpan("JobSupervisor.retry", { attributes: { "job.id": id } }))
 
   return {
     owner: shared.owner,
@@ -185,6 +207,8 @@ export const client = (
     poll: (cursor, limit = 100) =>
       Effect.map(store.changes(cursor, limit), ({ jobs, revision }) => ({ jobs, cursor: revision })),
     cancel,
+    retry,
+    counts: store.counts,
     events: Stream.fromPubSub(events),
     subscribe: Effect.map(PubSub.subscribe(events), Stream.fromQueue),
     tick: internals.tick,

@@ -9,6 +9,7 @@ import * as Schema from "effect/Schema"
 import type { JobRecord, StoredError } from "../Job.js"
 import type { Outcome } from "../JobStore.js"
 import * as JobType from "../JobType.js"
+import { makeToken } from "./storeCommon.js"
 
 /** What the supervisor decided for a failed attempt, and why (for logs and metrics). */
 export interface Decision {
@@ -84,7 +85,4 @@ export const decide = (
   })
 
 /** 32 hex characters from Effect's Random. */
-export const randomHex: Effect.Effect<string> = Effect.map(
-  Effect.all(Array.from({ length: 8 }, () => Random.nextIntBetween(0, 0x10000))),
-  (parts) => parts.map((part) => part.toString(16).padStart(4, "0")).join("")
-)
+export const randomHex: Effect.Effect<string> = makeToken

@@ -280,6 +280,153 @@ export const storeContract = (name: string, layer: () => Layer.Layer<JobStore.Jo
     )
   })
 
+  describe(`${name}: release later, retry, counts, trace context`, () => {
+    test(
+      "release with a later runAt schedules the job until then, its attempt given back",
+      Effect.gen(function*() {
+        const s = yield* store
+        yield* s.enqueue(newJob(1), { now: 0 })
+        const a = yield* claimOne("w", 0)
+        yield* s.saveStep(a.id, a.lease!.token, "nap", { wakeAt: 600_000 }, 1)
+        yield* s.release(a.id, a.lease!.token, 2, 600_000)
+        const released = yield* s.get(a.id)
+        expect(released).toMatchObject({ state: "scheduled", runAt: 600_000, attempts: 0, steps: { nap: {} } })
+        expect(released.lease).toBeUndefined()
+        expect(yield* s.claim({ queues: [{ queue: "q", limit: 1 }], owner: "w", now: 599_999, leaseMillis: 10 }))
+          .toEqual([])
+        const again = yield* claimOne("w", 600_000)
+        expect(again).toMatchObject({ attempts: 1, steps: { nap: { wakeAt: 600_000 } } })
+        // A runAt that is not later than now is a plain release.
+        yield* s.release(again.id, again.lease!.token, 600_001, 5)
+        expect(yield* s.get(a.id)).toMatchObject({ state: "queued", runAt: 600_000, attempts: 0 })
+      })
+    )
+
+    test(
+      "retry re-queues a failed or cancelled job with attempts reset, keeping its errors and steps",
+      Effect.gen(function*() {
+        const s = yield* store
+        yield* s.enqueue(newJob(1, { maxAttempts: 1 }), { now: 0 })
+        const a = yield* claimOne("w", 0)
+        yield* s.saveStep(a.id, a.lease!.token, "generate", { piece: 1 }, 1)
+        yield* s.fail(a.id, a.lease!.token, error(1, 2), { _tag: "Fail" }, 2)
+        const retried = yield* s.retry(a.id, 10)
+        expect(retried).toMatchObject({
+          state: "queued",
+          attempts: 0,
+          rateLimited: 0,
+          runAt: 10,
+          updatedAt: 10,
+          errors: [error(1, 2)],
+          steps: { generate: { piece: 1 } }
+        })
+        expect(retried.finishedAt).toBeUndefined()
+        expect(yield* s.get(a.id)).toEqual(retried)
+        const b = yield* claimOne("w", 11)
+        expect(b).toMatchObject({ id: "job-1", attempts: 1 })
+        yield* s.complete(b.id, b.lease!.token, "ok", 12)
+        // Cancelled jobs too.
+        yield* s.enqueue(newJob(2), { now: 20 })
+        yield* s.cancel(jobId(2), 21)
+        expect(yield* s.retry(jobId(2), 22)).toMatchObject({ state: "queued", runAt: 22 })
+        expect(yield* Effect.flip(s.retry(jobId(9), 1))).toEqual(new JobStore.JobNotFound({ id: "job-9" }))
+      })
+    )
+
+    test(
+      "retry of a job that is not failed or cancelled is JobNotRetryable naming its state, and changes nothing",
+      Effect.gen(function*() {
+        const s = yield* store
+        yield* s.enqueue(newJob("queued"), { now: 0 })
+        yield* s.enqueue(newJob("scheduled", { runAt: 100 }), { now: 0 })
+        yield* s.enqueue(newJob("done"), { now: 0 })
+        const running = yield* claimOne("w", 1)
+        expect(running.id).toBe("job-queued")
+        const done = yield* claimOne("w", 1)
+        yield* s.complete(done.id, done.lease!.token, 1, 2)
+        for (const [id, state] of [["queued", "running"], ["scheduled", "scheduled"], ["done", "succeeded"]]) {
+          const before = yield* s.get(jobId(id!))
+          expect(yield* Effect.flip(s.retry(jobId(id!), 3))).toEqual(
+            new JobStore.JobNotRetryable({ id: `job-${id}`, state: state! })
+          )
+          expect(yield* s.get(jobId(id!))).toEqual(before)
+        }
+        expect(new JobStore.JobNotRetryable({ id: "job-1", state: "succeeded" }).message)
+          .toBe("job job-1 is succeeded: only a failed or cancelled job can be retried")
+      })
+    )
+
+    test(
+      "retry of a job whose dedupe key another job holds now is DuplicateJob naming that job",
+      Effect.gen(function*() {
+        const s = yield* store
+        yield* s.enqueue(newJob(1, { dedupeKey: "k" }), { now: 0 })
+        yield* s.cancel(jobId(1), 1)
+        yield* s.enqueue(newJob(2, { dedupeKey: "k" }), { now: 2 })
+        expect(yield* Effect.flip(s.retry(jobId(1), 3)))
+          .toEqual(new JobStore.DuplicateJob({ dedupeKey: "k", existing: "job-2" }))
+        expect((yield* s.get(jobId(1))).state).toBe("cancelled")
+        yield* s.cancel(jobId(2), 4)
+        // Free again: the retried job holds the key.
+        expect((yield* s.retry(jobId(1), 5)).state).toBe("queued")
+        expect(yield* Effect.flip(s.enqueue(newJob(3, { dedupeKey: "k" }), { now: 6, dedupe: "reject" })))
+          .toEqual(new JobStore.DuplicateJob({ dedupeKey: "k", existing: "job-1" }))
+      })
+    )
+
+    test(
+      "counts gives every state, kept true by every write and by prune",
+      Effect.gen(function*() {
+        const s = yield* store
+        const zero = {
+          scheduled: 0,
+          queued: 0,
+          running: 0,
+          retrying: 0,
+          succeeded: 0,
+          failed: 0,
+          cancelled: 0
+        }
+        expect(yield* s.counts).toEqual(zero)
+        for (let i = 0; i < 6; i++) yield* s.enqueue(newJob(i), { now: 0 })
+        yield* s.enqueue(newJob("later", { runAt: 100 }), { now: 0 })
+        const [a, b, c, d] = yield* s.claim({ queues: [{ queue: "q", limit: 4 }], owner: "w", now: 1, leaseMillis: 50 })
+        yield* s.complete(a!.id, a!.lease!.token, 1, 2)
+        yield* s.fail(b!.id, b!.lease!.token, error(1, 2), { _tag: "Retry", runAt: 10, counted: true }, 2)
+        yield* s.fail(c!.id, c!.lease!.token, error(1, 2), { _tag: "Fail" }, 2)
+        yield* s.cancel(jobId(5), 3)
+        expect(yield* s.counts).toEqual({
+          ...zero,
+          scheduled: 1,
+          queued: 1,
+          running: 1,
+          retrying: 1,
+          succeeded: 1,
+          failed: 1,
+          cancelled: 1
+        })
+        yield* s.release(d!.id, d!.lease!.token, 4)
+        yield* s.retry(c!.id, 5)
+        expect(yield* s.counts).toEqual({ ...zero, scheduled: 1, queued: 3, retrying: 1, succeeded: 1, cancelled: 1 })
+        expect(yield* s.prune({ keep: 0 })).toBe(2)
+        expect(yield* s.counts).toEqual({ ...zero, scheduled: 1, queued: 3, retrying: 1 })
+      })
+    )
+
+    test(
+      "a job keeps the traceparent it was submitted with",
+      Effect.gen(function*() {
+        const s = yield* store
+        const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        const { job } = yield* s.enqueue(newJob(1, { traceparent }), { now: 0 })
+        expect(job.traceparent).toBe(traceparent)
+        expect((yield* claimOne("w", 1)).traceparent).toBe(traceparent)
+        yield* s.enqueue(newJob(2), { now: 0 })
+        expect((yield* s.get(jobId(2))).traceparent).toBeUndefined()
+      })
+    )
+  })
+
   describe(`${name}: cancel`, () => {
     test(
       "a queued job never starts; a running job's worker is refused; a final job is unchanged",
@@ -425,6 +572,7 @@ type Op =
   }
   | { readonly _tag: "Release"; readonly pick: number }
   | { readonly _tag: "Cancel"; readonly pick: number }
+  | { readonly _tag: "Retry"; readonly pick: number }
   | { readonly _tag: "Advance"; readonly millis: number }
 
 const weighted = <A>(weight: number, arbitrary: fc.Arbitrary<A>) => ({ weight, arbitrary })
@@ -453,6 +601,7 @@ const operation: fc.Arbitrary<Op> = fc.oneof(
   ),
   weighted(1, fc.record({ _tag: fc.constant("Release" as const), pick: fc.nat() })),
   weighted(1, fc.record({ _tag: fc.constant("Cancel" as const), pick: fc.nat() })),
+  weighted(1, fc.record({ _tag: fc.constant("Retry" as const), pick: fc.nat() })),
   weighted(
     2,
     fc.record({ _tag: fc.constant("Advance" as const), millis: fc.integer({ min: 1, max: 4 }).map((n) => n * 40) })
@@ -570,6 +719,22 @@ const runAgainstModel = (ops: ReadonlyArray<Op>) =>
           j.token = undefined
           if (stale !== undefined) {
             expect(yield* Effect.either(s.complete(j.id, stale, "late", now))).toSatisfy(Either.isLeft)
+          }
+          break
+        }
+        case "Retry": {
+          if (model.length === 0) break
+          const j = model[op.pick % model.length]!
+          const result = yield* Effect.either(s.retry(j.id, now))
+          if (j.state === "failed" || j.state === "cancelled") {
+            expect(result).toSatisfy(Either.isRight)
+            j.state = "queued"
+            j.attempts = 0
+            j.rateLimited = 0
+            j.runAt = now
+          } else {
+            // A running job whose lease expired is still `running` until claimed.
+            expect(result).toEqual(Either.left(new JobStore.JobNotRetryable({ id: j.id, state: j.state })))
           }
           break
         }
