@@ -1,0 +1,113 @@
+/**
+ * The `bulwark` process itself, spawned as a user runs it (from source, with
+ * tsx's loader): exit codes, stderr without stack traces, Ctrl-C.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const root = path.join(__dirname, "../../..")
+const bin = path.join(__dirname, "../src/bin.ts")
+
+interface Exited {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+interface Running {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly exited: Promise<Exited>
+}
+
+/** `bulwark <args>` as a process; killed with the scope if it is still running. */
+const start = (...args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync((): Running => {
+      // Node itself with tsx's loader, so a signal reaches the CLI and not a relay process.
+      const child = spawn(process.execPath, ["--conditions=@bulwark/source", "--import", "tsx", bin, ...args], {
+        cwd: root,
+        env: { ...process.env, NO_COLOR: "1", BULWARK_STORE: "" }
+      })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+      const exited = new Promise<Exited>((resolve) =>
+        child.on("exit", (code, signal) => setImmediate(() => resolve({ code, signal, stdout, stderr })))
+      )
+      return { child, stdout: () => stdout, exited }
+    }),
+    (running) => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL"))
+  )
+
+const exitOf = (running: Running) =>
+  Effect.promise(() => running.exited).pipe(
+    Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`still running: ${running.stdout()}`) })
+  )
+
+const run = (...args: ReadonlyArray<string>) => Effect.flatMap(start(...args), exitOf)
+
+const stackLine = /^\s{4}at /m
+
+describe("the bulwark process", () => {
+  it.scopedLive(
+    "bad arguments and failures: a message on stderr, a non-zero exit code, never a stack trace",
+    () =>
+      Effect.gen(function*() {
+        const missing = path.join(os.tmpdir(), "bulwark-no-such-dir", "jobs.db")
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, number, RegExp]> = [
+          [["jobs", "list", "--limit", "x"], 2, /'x' is not a integer/],
+          [["jobs", "frobnicate"], 2, /Invalid subcommand/],
+          [["emulate", "venus"], 2, /orpheus, ollama, openai, github/],
+          [["jobs", "list", "--store", `sqlite:${missing}`], 1, /^bulwark: no job store at .*jobs\.db: /],
+          [
+            ["jobs", "list", "--store", "postgres://u:pw@db/jobs"],
+            1,
+            /^bulwark: PostgreSQL stores are not supported yet/
+          ],
+          [["emulate", "orpheus", "--faults", "status=600@1s"], 1, /^bulwark: Invalid fault spec/]
+        ]
+        const results = yield* Effect.forEach(cases, ([args]) => run(...args), { concurrency: "unbounded" })
+        cases.forEach(([args, code, message], n) => {
+          const result = results[n]!
+          const name = args.join(" ")
+          expect(result.code, name).toBe(code)
+          expect(result.stderr, name).toMatch(message)
+          expect(result.stderr, name).not.toMatch(stackLine)
+          expect(result.stdout, name).not.toMatch(stackLine)
+        })
+      }),
+    60_000
+  )
+
+  it.scopedLive("--version exits 0", () =>
+    Effect.gen(function*() {
+      const result = yield* run("--version")
+      expect(result.code).toBe(0)
+      expect(result.stdout.trim()).toBe("0.1.0")
+    }), 30_000)
+
+  it.scopedLive("emulate serves until SIGINT, then prints what it served and exits 0", () =>
+    Effect.gen(function*() {
+      const emulator = yield* start("emulate", "ollama", "--port", "0")
+      const url = yield* Effect.gen(function*() {
+        while (true) {
+          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(emulator.stdout())
+          if (match !== null) return match[1]!
+          yield* Effect.sleep("20 millis")
+        }
+      }).pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("no URL printed") }))
+      const tags = yield* Effect.promise(() => fetch(`${url}/api/tags`).then((response) => response.status))
+      expect(tags).toBe(200)
+      emulator.child.kill("SIGINT")
+      const result = yield* exitOf(emulator)
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("emulator stopped after 1 request; responses 200: 1")
+      expect(result.stderr).toBe("")
+    }), 60_000)
+})

@@ -1,0 +1,123 @@
+import * as ServeCommand from "@bulwark/cli/ServeCommand"
+import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Fiber, Layer } from "effect"
+import * as net from "node:net"
+import * as path from "node:path"
+import { forkCli, runCli } from "./utils/cli.js"
+import { seed, tempDir } from "./utils/store.js"
+
+const get = (url: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) })
+    return { status: response.status, type: response.headers.get("content-type"), body: await response.text() }
+  })
+
+describe("bulwark serve", () => {
+  it.scopedLive(
+    "serves /heartbeat with the store's queue and /metrics with the jobs by state, until interrupted",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const filename = path.join(dir, "jobs.db")
+        yield* seed(filename)
+        const serve = yield* forkCli("serve", "--port", "0", "--store", `sqlite:${filename}`)
+        const [, url] = yield* serve.waitFor(/serving (http:\/\/127\.0\.0\.1:\d+)\/heartbeat/)
+
+        const heartbeat = yield* get(`${url}/heartbeat`)
+        expect(heartbeat.status).toBe(200)
+        const body = JSON.parse(heartbeat.body)
+        expect(body).toMatchObject({
+          status: "ok",
+          breakers: {},
+          jobs: {
+            degraded: false,
+            counts: { scheduled: 1, queued: 1, running: 1, retrying: 0, succeeded: 1, failed: 1, cancelled: 0 }
+          }
+        })
+
+        const metrics = yield* get(`${url}/metrics`)
+        expect(metrics.status).toBe(200)
+        expect(metrics.type).toContain("text/plain")
+        expect(metrics.body).toMatch(/^bulwark_jobs\{[^}]*state="failed"[^}]*\} 1$/m)
+        expect(metrics.body).toMatch(/^bulwark_jobs\{[^}]*state="scheduled"[^}]*\} 1$/m)
+
+        expect((yield* get(`${url}/nothing`)).status).toBe(404)
+
+        yield* Fiber.interrupt(serve.fiber)
+        // Closed with the scope: nothing listens there any more.
+        const refused = yield* Effect.promise(() => fetch(`${url}/heartbeat`).then(() => false, () => true))
+        expect(refused).toBe(true)
+      }),
+    15_000
+  )
+
+  it.scoped("refuses a store that does not exist, and a port in use, in one line each", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const missing = yield* runCli("serve", "--port", "0", "--store", `sqlite:${path.join(dir, "none.db")}`)
+      expect(missing.code).toBe(1)
+      expect(missing.stderr).toMatch(/^bulwark: no job store at .*none\.db: /)
+
+      const filename = path.join(dir, "jobs.db")
+      yield* seed(filename)
+      const blocker = yield* Effect.acquireRelease(
+        Effect.async<net.Server>((resume) => {
+          const server = net.createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.async<void>((resume) => {
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const port = (blocker.address() as net.AddressInfo).port
+      const taken = yield* runCli("serve", "--port", String(port), "--store", `sqlite:${filename}`)
+      expect(taken.code).toBe(1)
+      expect(taken.stderr.split("\n").filter((line) => line !== "")).toHaveLength(1)
+      expect(taken.stderr).toContain("EADDRINUSE")
+      expect(taken.stderr).toContain(String(port))
+    }))
+
+  it.scoped("bad arguments are refused before anything starts", () =>
+    Effect.gen(function*() {
+      const port = yield* runCli("serve", "--port", "-1")
+      expect(port.code).toBe(2)
+      expect(port.stderr).toContain("--port must be a whole number from 0 to 65535")
+      const store = yield* runCli("serve", "--store", "postgresql://db/jobs")
+      expect(store.code).toBe(1)
+      expect(store.stderr).toContain("PostgreSQL stores are not supported yet")
+    }))
+})
+
+describe("ServeCommand.layer", () => {
+  it.scopedLive(
+    "embedded in a worker: the worker's own breakers in /heartbeat and /metrics, reset by POST",
+    () =>
+      Effect.gen(function*() {
+        const context = yield* Layer.build(
+          ServeCommand.layer({ port: 0 }).pipe(Layer.provideMerge(CircuitBreakers.layer()))
+        )
+        const { url } = Context.get(context, ServeCommand.Serve)
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+        const breakers = Context.get(context, CircuitBreakers.CircuitBreakers)
+        const orpheus = yield* breakers.get("orpheus")
+        yield* orpheus.isolate
+
+        const heartbeat = JSON.parse((yield* get(`${url}/heartbeat`)).body)
+        expect(heartbeat).toMatchObject({
+          status: "degraded",
+          breakers: { orpheus: { state: "ISOLATED" } },
+          jobs: null
+        })
+        const metrics = (yield* get(`${url}/metrics`)).body
+        expect(metrics).toMatch(/^bulwark_circuit_state\{[^}]*service="orpheus"[^}]*\} 3$/m)
+
+        const reset = yield* Effect.promise(() =>
+          fetch(`${url}/breakers/orpheus/reset`, { method: "POST" }).then((response) => response.json())
+        )
+        expect(reset).toMatchObject({ service: "orpheus", state: "CLOSED" })
+      }),
+    15_000
+  )
+})
