@@ -1,0 +1,123 @@
+import * as OllamaEmulator from "@bulwark/emulators/OllamaEmulator"
+import { FetchHttpClient } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { ConfigProvider, Console, Effect, Layer, Logger } from "effect"
+import * as Cli from "../../src/Cli.js"
+import * as Lab from "../../src/Lab.js"
+import * as Output from "../../src/Output.js"
+
+/** Drops ANSI escapes: @effect/cli colours its messages. */
+export const plain = (text: string) => text.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "")
+
+const render = (args: ReadonlyArray<unknown>) => args.map(String).join(" ")
+
+/** A Console that keeps stdout and stderr lines apart. */
+const capture = () => {
+  const stdout: Array<string> = []
+  const stderr: Array<string> = []
+  const out = (...args: ReadonlyArray<unknown>) => Effect.sync(() => void stdout.push(render(args)))
+  const err = (...args: ReadonlyArray<unknown>) => Effect.sync(() => void stderr.push(render(args)))
+  const unsafeOut = (...args: ReadonlyArray<unknown>) => void stdout.push(render(args))
+  const unsafeErr = (...args: ReadonlyArray<unknown>) => void stderr.push(render(args))
+  const nothing = () => Effect.void
+  const console: Console.Console = {
+    [Console.TypeId]: Console.TypeId,
+    assert: nothing,
+    clear: Effect.void,
+    count: nothing,
+    countReset: nothing,
+    debug: err,
+    dir: out,
+    dirxml: out,
+    error: err,
+    group: nothing,
+    groupEnd: Effect.void,
+    info: out,
+    log: out,
+    table: out,
+    time: nothing,
+    timeEnd: nothing,
+    timeLog: nothing,
+    trace: err,
+    warn: err,
+    unsafe: {
+      assert: () => {},
+      clear: () => {},
+      count: () => {},
+      countReset: () => {},
+      debug: unsafeErr,
+      dir: unsafeOut,
+      dirxml: unsafeOut,
+      error: unsafeErr,
+      group: () => {},
+      groupCollapsed: () => {},
+      groupEnd: () => {},
+      info: unsafeOut,
+      log: unsafeOut,
+      table: unsafeOut,
+      time: () => {},
+      timeEnd: () => {},
+      timeLog: () => {},
+      trace: unsafeErr,
+      warn: unsafeErr
+    }
+  }
+  return { console, stdout, stderr }
+}
+
+export interface Result {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+  /** The log lines as `Output.logger` writes them (the repeats it leaves out, left out). */
+  readonly logs: ReadonlyArray<string>
+}
+
+/**
+ * `koderz <args>` in this process, through `Cli.run`, over the given lab and
+ * an environment of exactly `env` (never the machine's OLLAMA_* variables).
+ */
+export const runKoderz = (
+  args: ReadonlyArray<string>,
+  lab: Lab.Service,
+  env: Readonly<Record<string, string>> = {}
+) =>
+  Effect.gen(function*() {
+    const { console, stderr, stdout } = capture()
+    const logs: Array<string> = []
+    const logger = Logger.make((options) => {
+      if (!Output.isRepeat(options)) logs.push(Output.format(options))
+    })
+    const code = yield* Cli.run(args).pipe(
+      Effect.withConsole(console),
+      Effect.provide(
+        Layer.mergeAll(
+          NodeContext.layer,
+          FetchHttpClient.layer,
+          Layer.succeed(Lab.Lab, lab),
+          Logger.replace(Logger.defaultLogger, logger)
+        )
+      ),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
+    )
+    return { code, stdout: plain(stdout.join("\n")), stderr: plain(stderr.join("\n")), logs } satisfies Result
+  })
+
+/** Small numbers: a test's run lasts a fraction of a second. */
+export const fastDefaults: Lab.Defaults = {
+  timeout: "2 seconds",
+  concurrency: 1,
+  retry: { base: "20 millis", maxDelay: "200 millis" },
+  capacityWait: "1 second",
+  models: []
+}
+
+/** An emulator serving `models`, and the lab server over it. */
+export const server = (name: string, options: OllamaEmulator.Options & { readonly models: ReadonlyArray<string> }) =>
+  Effect.map(OllamaEmulator.make(options), (emulator) => ({
+    emulator,
+    server: { name, url: emulator.url, models: options.models.map(Lab.normalize), description: name } as Lab.Server
+  }))
+
+/** The lines of one problem (`✓ KZ/3 …`), in order. */
+export const problemLines = (stdout: string) => stdout.split("\n").filter((line) => /^ {2}[✓✗!] KZ\//.test(line))
