@@ -94,6 +94,22 @@ export const isRetryable: Predicate = (error) => {
 }
 
 /**
+ * Worth trying again later, at an outer layer: a retryable failure, or an
+ * inner retry that gave up on one (`RetriesExhausted` whose `lastError` is
+ * transient), or a total deadline that passed. Seed 001's layering: a
+ * request-level retry that ran out re-queues the job instead of failing it.
+ * The job supervisor's default `retryOn`.
+ *
+ * @since 0.1.0
+ * @category Defaults
+ */
+export const isTransient: Predicate = (error) => {
+  const tag = tagOf(error)
+  if (tag === "RetriesExhausted") return isTransient((error as { readonly lastError: unknown }).lastError)
+  return tag === "DeadlineExceeded" || isRetryable(error)
+}
+
+/**
  * A refusal by one of Bulwark's own policies, not by the service: a tag of
  * {@link localRejectionTags}, or the `RateLimited` of a local rate limiter in
  * reject mode (which shares its tag with a server's 429).

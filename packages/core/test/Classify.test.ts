@@ -1,4 +1,4 @@
-import { Classify, Errors } from "@bulwark/core"
+import { Classify, Errors, Retry, Timeout } from "@bulwark/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, FastCheck as fc } from "effect"
 
@@ -76,5 +76,26 @@ describe("Classify", () => {
     })
     expect(error.message).toBe("rate limited from orpheus (HTTP 429): GPU busy; retry after 30s")
     expect(new Errors.TimedOut({ after: Duration.seconds(300) }).message).toBe("timed out after 5m")
+  })
+
+  it("isTransient: retryable, a deadline, or a retry that gave up on a transient failure, however nested", () => {
+    const gaveUp = (lastError: unknown) =>
+      new Retry.RetriesExhausted({
+        policy: "p",
+        reason: "max-attempts",
+        attempts: 3,
+        elapsed: Duration.zero,
+        lastError,
+        retryAfter: undefined
+      })
+    const unavailable = new Errors.Unavailable({ service: "s" })
+    const rejected = new Errors.Rejected({ service: "s", status: 404 })
+    expect(Classify.isTransient(unavailable)).toBe(true)
+    expect(Classify.isTransient(new Timeout.DeadlineExceeded({ service: "s", after: Duration.seconds(1) }))).toBe(true)
+    expect(Classify.isTransient(gaveUp(unavailable))).toBe(true)
+    expect(Classify.isTransient(gaveUp(gaveUp(unavailable)))).toBe(true)
+    expect(Classify.isTransient(rejected)).toBe(false)
+    expect(Classify.isTransient(gaveUp(rejected))).toBe(false)
+    expect(Classify.isTransient(new Error("boom"))).toBe(false)
   })
 })

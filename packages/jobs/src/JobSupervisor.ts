@@ -7,7 +7,7 @@
  * - a failure with a Retry-After hint (`RateLimited`, `CircuitOpen`, any
  *   `retryAfter` field) re-queues after that delay without using an attempt,
  *   at most `maxRateLimited` times; past that it counts like any other;
- * - a retryable failure (`Classify.isRetryable`, or the type's `retryOn`)
+ * - a retryable failure (`Classify.isTransient`, or the type's `retryOn`)
  *   re-queues after the type's backoff while attempts are left;
  * - anything else, and a defect, ends the job `failed` at once.
  *

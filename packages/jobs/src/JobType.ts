@@ -83,7 +83,7 @@ export interface Options<Name extends string, P, PI, A, AI, E, EI, R> {
   readonly jitter?: Jitter | undefined
   /** Re-queues after a Retry-After hint that do not use an attempt. Default 20. */
   readonly maxRateLimited?: number | undefined
-  /** Which failures are re-queued; others end the job. Default `Classify.isRetryable`. */
+  /** Which failures are re-queued; others end the job. Default `Classify.isTransient`: retryable, or a client retry that gave up on a retryable failure. */
   readonly retryOn?: ((error: E) => boolean) | undefined
   /** The server's delay hint of a failure. Default `RetryAfter.hint` (a `retryAfter` field). */
   readonly retryAfter?: ((error: E) => Duration.Duration | undefined) | undefined
@@ -206,7 +206,7 @@ const validate = <E>(options: Options<string, any, any, any, any, E, any, any>):
       maxDelayMillis,
       jitter,
       maxRateLimited,
-      retryOn: options.retryOn ?? Classify.isRetryable,
+      retryOn: options.retryOn ?? Classify.isTransient,
       retryAfter: options.retryAfter ?? RetryAfter.hint,
       concurrency,
       timeoutMillis

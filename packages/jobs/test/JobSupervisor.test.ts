@@ -1,4 +1,4 @@
-import { CircuitBreaker, Errors } from "@bulwark/core"
+import { CircuitBreaker, Errors, Retry } from "@bulwark/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Ref, Schema, Scope, Stream } from "effect"
 import type { JobId } from "../src/Job.js"
@@ -93,6 +93,38 @@ describe("JobSupervisor", () => {
       expect(lines).toContain(`Re-queuing job ${id} (attempt 2/5) after 2s`)
     })).pipe(Effect.provide(logger))
   })
+
+  it.scoped("a client retry that gave up on a transient failure re-queues the job; on a refusal it fails it", () =>
+    withStore(Effect.gen(function*() {
+      // seed 001's layers: the request-level retry ran out, the job level tries again later
+      const gaveUp = (lastError: unknown) =>
+        new Retry.RetriesExhausted({
+          policy: "llm",
+          reason: "max-attempts",
+          attempts: 5,
+          elapsed: Duration.seconds(31),
+          lastError,
+          retryAfter: undefined
+        })
+      const runs = { transient: 0, refused: 0 }
+      const make = (name: "transient" | "refused", lastError: unknown) =>
+        JobType.make({
+          name,
+          payload: Schema.Struct({}),
+          result: Schema.String,
+          jitter: "none",
+          handler: () => runs[name]++ === 0 ? Effect.fail(gaveUp(lastError)) : Effect.succeed("done")
+        })
+      const transient = make("transient", new Errors.Unavailable({ service: "llm" }))
+      const refused = make("refused", new Errors.Rejected({ service: "llm", status: 404 }))
+      const supervisor = yield* JobSupervisor.make({ types: [transient, refused] })
+      const a = yield* supervisor.submit(transient, {})
+      const b = yield* supervisor.submit(refused, {})
+      yield* advance(5_000)
+      expect(yield* supervisor.status(a)).toMatchObject({ state: "succeeded", attempts: 2 })
+      expect(yield* supervisor.status(b)).toMatchObject({ state: "failed", attempts: 1 })
+      expect(runs).toEqual({ transient: 2, refused: 1 })
+    })))
 
   it.scoped("attempts are bounded by maxAttempts; wait returns the last typed error", () =>
     withStore(Effect.gen(function*() {
