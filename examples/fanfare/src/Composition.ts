@@ -8,7 +8,7 @@
  * Orpheus servers echo it, and every log line and span of the call carries it.
  */
 import { Orpheus } from "@bulwark/clients"
-import { Classify, Retry } from "@bulwark/core"
+import { Classify } from "@bulwark/core"
 import { JobType, Workflow } from "@bulwark/jobs"
 import type { Duration } from "effect"
 import { Effect, Schema } from "effect"
@@ -48,10 +48,7 @@ export type Piece = typeof Piece.Type
  * server's Retry-After: the supervisor then waits it without using an attempt).
  */
 export const isTransient = (error: unknown): boolean =>
-  Classify.isRetryable(error) ||
-  Classify.tagOf(error) === "GpuBusy" ||
-  Classify.tagOf(error) === "DeadlineExceeded" ||
-  (error instanceof Retry.RetriesExhausted && Classify.isRetryable(error.lastError))
+  Classify.isTransient(error) || Classify.tagOf(error) === "GpuBusy"
 
 const section = (step: Step, call: Effect.Effect<Orpheus.Generation, Orpheus.OrpheusError>) =>
   Effect.map(call, (generation): Section => {
@@ -65,7 +62,6 @@ export const compose = (request: Request) =>
     const job = yield* JobType.CurrentJob
     const orpheus = yield* Orpheus.Orpheus
     // The attempt's span (the handler runs inside it) carries the id the servers see.
-    yield* Effect.annotateCurrentSpan("bulwark.client_job_id", job.id)
     const sampling = { maxTokens: request.maxTokens, temperature: request.temperature, clientJobId: job.id }
 
     const opening = yield* Workflow.step("generate", Section, section("generate", orpheus.generate(sampling)))

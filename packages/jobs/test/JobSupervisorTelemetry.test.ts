@@ -1,3 +1,4 @@
+import { Errors } from "@bulwark/core"
 import { describe, expect, it } from "@effect/vitest"
 import type { Tracer } from "effect"
 import { Context, Effect, Exit, Fiber, Layer, Metric, Option, Schema, Scope } from "effect"
@@ -89,6 +90,48 @@ describe("JobSupervisor telemetry", () => {
         const attempt = spans.find((span) => span.name === "JobSupervisor.attempt")!
         expect(Option.isNone(attempt.parent)).toBe(true)
         expect(attempt.traceId).not.toBe(request.traceId)
+      }).pipe(Effect.withTracer(tracer))
+    }).pipe(Effect.provide(JobStore.layerMemory)))
+
+  it.scoped("an attempt's span carries the job id as client_job_id and the job-level decision as an event", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = yield* recordingTracer
+      yield* Effect.gen(function*() {
+        let runs = 0
+        const flaky = JobType.make({
+          name: "flaky",
+          payload: Schema.Struct({ fatal: Schema.Boolean }),
+          result: Schema.Null,
+          jitter: "none",
+          handler: ({ fatal }): Effect.Effect<null, Errors.Rejected | Errors.Unavailable> =>
+            fatal
+              ? Effect.fail(new Errors.Rejected({ service: "gpu", status: 404 }))
+              : runs++ === 0
+              ? Effect.fail(new Errors.Unavailable({ service: "gpu" }))
+              : Effect.succeed(null)
+        })
+        const supervisor = yield* JobSupervisor.make({ types: [flaky] })
+        const retried = yield* supervisor.submit(flaky, { fatal: false })
+        const failed = yield* supervisor.submit(flaky, { fatal: true })
+        yield* advance(5_000)
+        const attemptsOf = (id: string) =>
+          spans.filter((span) => span.name === "JobSupervisor.attempt" && span.attributes.get("job.id") === id)
+        const eventsOf = (span: Tracer.Span) =>
+          ((span as unknown as { events: Array<[string, bigint, Record<string, unknown>]> }).events ?? [])
+            .map(([name, , attributes]) => ({ name, ...attributes }))
+        const [first, second] = attemptsOf(retried)
+        expect(first!.attributes.get("bulwark.client_job_id")).toBe(retried)
+        expect(eventsOf(first!)).toEqual([{
+          name: "bulwark.job.requeue",
+          "error.tag": "Unavailable",
+          reason: "backoff",
+          counted: true,
+          delay_ms: 1_000
+        }])
+        expect(first!.status._tag).toBe("Ended")
+        expect(eventsOf(second!)).toEqual([])
+        const [only] = attemptsOf(failed)
+        expect(eventsOf(only!)).toEqual([{ name: "bulwark.job.failed", "error.tag": "Rejected" }])
       }).pipe(Effect.withTracer(tracer))
     }).pipe(Effect.provide(JobStore.layerMemory)))
 

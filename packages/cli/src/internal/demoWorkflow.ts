@@ -11,7 +11,6 @@ import * as Orpheus from "@bulwark/clients/Orpheus"
 import * as Bulkhead from "@bulwark/core/Bulkhead"
 import * as Classify from "@bulwark/core/Classify"
 import type { InvalidPolicy } from "@bulwark/core/Errors"
-import * as Retry from "@bulwark/core/Retry"
 import type * as JobStore from "@bulwark/jobs/JobStore"
 import * as JobSupervisor from "@bulwark/jobs/JobSupervisor"
 import * as JobType from "@bulwark/jobs/JobType"
@@ -100,17 +99,12 @@ export interface GpuHooks {
  * @category Demo
  */
 export const isTransient = (error: unknown): boolean =>
-  Classify.isRetryable(error) ||
-  Classify.tagOf(error) === "GpuBusy" ||
-  Classify.tagOf(error) === "DeadlineExceeded" ||
-  (error instanceof Retry.RetriesExhausted && Classify.isRetryable(error.lastError))
+  Classify.isTransient(error) || Classify.tagOf(error) === "GpuBusy"
 
 const compose = (request: typeof Request.Type) =>
   Effect.gen(function*() {
     const job = yield* JobType.CurrentJob
     const orpheus = yield* Orpheus.Orpheus
-    // The handler runs inside the attempt's span: it carries the id the servers see.
-    yield* Effect.annotateCurrentSpan("bulwark.client_job_id", job.id)
     const call = { maxTokens: request.maxTokens, clientJobId: job.id }
     const section = (step: string, generation: Effect.Effect<Orpheus.Generation, Orpheus.OrpheusError>) =>
       Effect.map(generation, (done) => ({ midi: done.variations[0]!.midi, tokens: done.variations[0]!.numTokens }))

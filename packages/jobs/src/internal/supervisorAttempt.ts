@@ -35,6 +35,9 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
   const attempt = record.attempts
   /** Set by a long `Workflow.sleep`: the attempt ends, the job is due again then. */
   let suspendUntil: number | undefined = undefined
+  /** The attempt's span and how its handler ended: the span ends once the outcome is settled. */
+  let span: Tracer.Span | undefined = undefined
+  let handlerExit: Exit.Exit<unknown, unknown> = Exit.void
 
   const current: JobType.Current = {
     id,
@@ -66,7 +69,9 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
    * through `withSpan` and `provideService`, an acquire/release each (5 % of a
    * no-op job on SQLite): called in the uninterruptible part of the attempt,
    * with `restore` making the handler interruptible. The outer exit fails only
-   * when this fiber is interrupted (cancel, shutdown, a lost lease).
+   * when this fiber is interrupted (cancel, shutdown, a lost lease). The span
+   * is ended by the caller once the outcome is settled, so the job-level
+   * decision (re-queued, failed) is an event of the attempt it ends.
    */
   const runHandler = (payload: unknown, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
     Effect.gen(function*() {
@@ -78,6 +83,8 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
         links: linksOf(record.traceparent),
         attributes: {
           "job.id": id,
+          // what the job runtime hands its clients as client_job_id: one key from the job to every call it made
+          "bulwark.client_job_id": id,
           "job.type": type.name,
           "job.queue": type.queue,
           "job.attempt": attempt,
@@ -92,8 +99,7 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
       )
       const exit = yield* Effect.exit(restore(Effect.exit(timed as Effect.Effect<unknown, unknown>)))
       yield* FiberRef.set(FiberRef.currentContext, context)
-      span.end(yield* Clock.currentTimeNanos, Exit.isSuccess(exit) ? exit.value : exit)
-      return exit
+      return { exit, span }
     })
 
   const write = (error: StoredError, outcome: Outcome, now: number) =>
@@ -107,6 +113,7 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
   const finish = (error: StoredError, now: number) =>
     Effect.gen(function*() {
       if (!(yield* write(error, { _tag: "Fail" }, now))) return
+      span?.event("bulwark.job.failed", yield* Clock.currentTimeNanos, { "error.tag": error.tag })
       yield* Metric.increment(metrics.outcome("failed"))
       yield* Effect.logError(`Job ${id} failed (attempt ${attempt}/${record.maxAttempts}): ${error.message}`)
       yield* PubSub.publish(shared.events, JobEvent.Failed({ id, type: type.name, attempt, error }))
@@ -120,6 +127,12 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
       if (!(yield* write(error, decision.outcome, now))) return
       const delay = Duration.format(Duration.millis(decision.delayMillis))
       const counted = decision.outcome.counted
+      span?.event("bulwark.job.requeue", yield* Clock.currentTimeNanos, {
+        "error.tag": error.tag,
+        reason: decision.reason,
+        counted,
+        "delay_ms": decision.delayMillis
+      })
       yield* Metric.increment(metrics.requeue(decision.reason))
       yield* Metric.increment(metrics.outcome(counted ? "requeued" : "rate-limited"))
       yield* Effect.logWarning(
@@ -196,7 +209,11 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
       if (payload._tag === "Left") {
         return yield* finish(storedIssue("InvalidPayload", payload.left, attempt, startedAt), startedAt)
       }
-      const exit = yield* runHandler(payload.right, restore)
+      const ran = yield* runHandler(payload.right, restore)
+      span = ran.span
+      const exit = ran.exit
+      if (Exit.isSuccess(exit)) handlerExit = exit.value
+      else handlerExit = exit
       const now = yield* Clock.currentTimeMillis
       yield* Metric.update(metrics.duration, (now - startedAt) / 1000)
       if (Exit.isFailure(exit)) return yield* interrupted(now)
@@ -209,6 +226,12 @@ export const runAttempt = (shared: Shared, entry: Registered, record: JobRecord,
       return yield* failure._tag === "Some"
         ? settleFailure(failure.value, now)
         : finish(storedCause(result.cause, attempt, now), now)
-    })
+    }).pipe(
+      Effect.ensuring(
+        Effect.suspend(() =>
+          span === undefined ? Effect.void : Effect.map(Clock.currentTimeNanos, (at) => span!.end(at, handlerExit))
+        )
+      )
+    )
   )
 }
