@@ -14,10 +14,13 @@ import { Console, Effect, Layer, Schema } from "effect"
 // #region start-policy
 // Any Effect, made resilient: retries with backoff and jitter that honour Retry-After,
 // a circuit breaker, timeouts — the standard stack, named after the service it protects.
-export const resilient = <A, E, R>(call: Effect.Effect<A, E, R>) =>
+// Build a policy once and share it: its breaker and retry budget learn from every call.
+export const twice = <A, E, R>(call: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const policy = yield* Policy.standard("status_page", { attemptTimeout: "5 seconds" })
-    return yield* policy.protect(call)
+    const first = yield* policy.protect(call)
+    const second = yield* policy.protect(call)
+    return [first, second] as const
   })
 // #endregion
 
