@@ -104,7 +104,9 @@ export type JobsStatus = typeof JobsStatus.Type
 
 /**
  * The body of `GET /heartbeat`. `status` is `"degraded"` when a breaker or the
- * job store is; `breakers` is keyed by service, in order of creation; `jobs` is
+ * job store is; `breakers` is keyed by service, in order of creation except
+ * that integer-like names (`"2"`, `"10"`) come first, in numeric order, as in
+ * any JavaScript object (read `service` names, not positions); `jobs` is
  * `null` without a `JobSupervisor` in context.
  *
  * @since 0.1.0

@@ -163,7 +163,10 @@ export const router: HttpRouter.HttpRouter<never, Prometheus> = HttpRouter.empty
  * @category Options
  */
 export interface ServerOptions extends Options {
-  /** Default `localhost`. */
+  /**
+   * Default `127.0.0.1`: loopback only, and reachable by an IPv4 scraper
+   * (`localhost` may resolve to `::1` alone). `0.0.0.0` for every interface.
+   */
   readonly host?: string | undefined
   /** Default 9464 (Prometheus' registered exporter port); 0 picks a free one. */
   readonly port?: number | undefined
@@ -180,7 +183,7 @@ export interface ServerOptions extends Options {
 export const layerServer = (
   options: ServerOptions = {}
 ): Layer.Layer<Prometheus | HttpServer.HttpServer, HttpServerError.ServeError> => {
-  const host = options.host ?? "localhost"
+  const host = options.host ?? "127.0.0.1"
   const ServerLive = Layer.scoped(
     HttpServer.HttpServer,
     Effect.gen(function*() {

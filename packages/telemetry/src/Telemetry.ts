@@ -2,8 +2,9 @@
  * OpenTelemetry for a Bulwark program in one layer: the spans of every
  * `Effect.fn` / `Effect.withSpan` and every Effect `Metric` (Bulwark's
  * retries, breakers, limiters, jobs, and your own) exported over OTLP/HTTP
- * when an endpoint is set, and nothing at all when none is: no SDK, no
- * exporter, no timer, the program's tracer left as it was.
+ * (protobuf by default, or JSON) when an endpoint is set, and nothing at all
+ * when none is: no SDK, no exporter, no timer, the program's tracer left as
+ * it was.
  *
  * `layerConfig` reads the standard OTEL_* variables (see {@link configKeys});
  * `layer` takes the same settings as options and reads nothing;
@@ -16,8 +17,6 @@ import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import * as Resource from "@effect/opentelemetry/Resource"
 import * as Tracer from "@effect/opentelemetry/Tracer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
-import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics"
 import { BatchSpanProcessor, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base"
@@ -31,6 +30,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Env from "./internal/otelEnv.js"
 import * as OtelOptions from "./internal/otelOptions.js"
+import * as Exporters from "./internal/otlpExporters.js"
 import * as Prometheus from "./Prometheus.js"
 
 /**
@@ -55,6 +55,15 @@ export interface Options {
   readonly tracesEndpoint?: string | undefined
   /** `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`: the metrics URL, used as is. Wins over `endpoint`. */
   readonly metricsEndpoint?: string | undefined
+  /**
+   * `OTEL_EXPORTER_OTLP_PROTOCOL`: `"http/protobuf"` (the default, as in the
+   * specification) or `"http/json"`. There is no gRPC exporter.
+   */
+  readonly protocol?: Protocol | undefined
+  /** `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`: the traces' protocol. Wins over `protocol`. */
+  readonly tracesProtocol?: Protocol | undefined
+  /** `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`: the metrics' protocol. Wins over `protocol`. */
+  readonly metricsProtocol?: Protocol | undefined
   /** `OTEL_EXPORTER_OTLP_HEADERS`: sent with every export (an API key, say). */
   readonly headers?: Readonly<Record<string, string>> | Redacted.Redacted<Readonly<Record<string, string>>> | undefined
   /** `OTEL_TRACES_EXPORTER`. Default `"otlp"` (which exports only when an endpoint is set). */
@@ -68,7 +77,7 @@ export interface Options {
   readonly metricExportInterval?: Duration.DurationInput | undefined
   /** `OTEL_METRIC_EXPORT_TIMEOUT` (milliseconds): bound on one export, at most the interval. Default 30 s. */
   readonly metricExportTimeout?: Duration.DurationInput | undefined
-  /** `OTEL_EXPORTER_PROMETHEUS_HOST` / `_PORT`, for `metrics: "prometheus"`. Default `localhost:9464`. */
+  /** `OTEL_EXPORTER_PROMETHEUS_HOST` / `_PORT`, for `metrics: "prometheus"`. Default `127.0.0.1:9464`. */
   readonly prometheus?: {
     readonly host?: string | undefined
     readonly port?: number | undefined
@@ -78,7 +87,16 @@ export interface Options {
 }
 
 /**
- * Where spans or metrics go over OTLP/HTTP.
+ * The encodings of OTLP over HTTP: binary protobuf (`application/x-protobuf`,
+ * the specification's default) or JSON (`application/json`).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Protocol = Exporters.Protocol
+
+/**
+ * Where spans or metrics go over OTLP/HTTP, and how they are encoded.
  *
  * @since 0.1.0
  * @category Models
@@ -86,6 +104,7 @@ export interface Options {
 export interface Otlp {
   readonly _tag: "Otlp"
   readonly url: string
+  readonly protocol: Protocol
   readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
 }
 
@@ -151,9 +170,11 @@ export class InvalidTelemetry extends Schema.TaggedError<InvalidTelemetry>()("In
  */
 export const defaults = {
   serviceName: "unknown_service:node",
+  protocol: "http/protobuf",
   metricExportInterval: Duration.seconds(60),
   metricExportTimeout: Duration.seconds(30),
-  prometheus: { host: "localhost", port: 9464 },
+  // not the specification's `localhost`, which may resolve to ::1 alone and so be out of reach of an IPv4 scraper
+  prometheus: { host: "127.0.0.1", port: 9464 },
   shutdownTimeout: Duration.seconds(3)
 } as const
 
@@ -179,6 +200,11 @@ const duration = (
     : refuse(option, value, positive ? "a finite duration > 0" : "a finite duration ≥ 0")
 }
 
+const protocol = (option: string, value: Protocol | undefined): Either.Either<Protocol | undefined, InvalidTelemetry> =>
+  value === undefined || (Env.protocols as ReadonlyArray<string>).includes(value)
+    ? Either.right(value)
+    : refuse(option, value, Env.protocols.join(" or "))
+
 /** `base` + `v1/<signal>`, the way the specification joins OTEL_EXPORTER_OTLP_ENDPOINT. */
 const signalUrl = (base: string, signal: "traces" | "metrics") =>
   `${base.endsWith("/") ? base : `${base}/`}v1/${signal}`
@@ -199,6 +225,9 @@ export const settings = (options: Options = {}): Either.Either<Settings, Invalid
     const endpoint = yield* url("endpoint", options.endpoint)
     const tracesEndpoint = yield* url("tracesEndpoint", options.tracesEndpoint)
     const metricsEndpoint = yield* url("metricsEndpoint", options.metricsEndpoint)
+    const anyProtocol = (yield* protocol("protocol", options.protocol)) ?? defaults.protocol
+    const tracesProtocol = (yield* protocol("tracesProtocol", options.tracesProtocol)) ?? anyProtocol
+    const metricsProtocol = (yield* protocol("metricsProtocol", options.metricsProtocol)) ?? anyProtocol
     const interval = yield* duration(
       "metricExportInterval",
       options.metricExportInterval,
@@ -230,7 +259,7 @@ export const settings = (options: Options = {}): Either.Either<Settings, Invalid
     return {
       resource: { serviceName, ...(serviceVersion === undefined ? {} : { serviceVersion }), attributes },
       traces: on && (options.traces ?? "otlp") === "otlp" && tracesUrl !== undefined
-        ? { _tag: "Otlp", url: tracesUrl, headers }
+        ? { _tag: "Otlp", url: tracesUrl, protocol: tracesProtocol, headers }
         : undefined,
       metrics: !on || metrics === "none"
         ? undefined
@@ -239,7 +268,14 @@ export const settings = (options: Options = {}): Either.Either<Settings, Invalid
         : metricsUrl === undefined
         ? undefined
         // the SDK refuses a timeout longer than the interval; a short interval is what the user asked for
-        : { _tag: "Otlp", url: metricsUrl, headers, interval, timeout: Duration.min(timeout, interval) },
+        : {
+          _tag: "Otlp",
+          url: metricsUrl,
+          protocol: metricsProtocol,
+          headers,
+          interval,
+          timeout: Duration.min(timeout, interval)
+        },
       shutdownTimeout
     } satisfies Settings
   })
@@ -253,11 +289,15 @@ const shown = (url: string) => {
 const announce = (settings: Settings) =>
   Layer.effectDiscard(
     Effect.logInfo(
-      `Telemetry: traces ${settings.traces ? `→ ${shown(settings.traces.url)}` : "off"}, metrics ${
+      `Telemetry: traces ${
+        settings.traces ? `→ ${shown(settings.traces.url)} (${settings.traces.protocol})` : "off"
+      }, metrics ${
         settings.metrics === undefined
           ? "off"
           : settings.metrics._tag === "Otlp"
-          ? `→ ${shown(settings.metrics.url)} every ${Duration.format(settings.metrics.interval)}`
+          ? `→ ${shown(settings.metrics.url)} (${settings.metrics.protocol}) every ${
+            Duration.format(settings.metrics.interval)
+          }`
           : `for Prometheus on ${settings.metrics.host}`
       }`
     ).pipe(Effect.annotateLogs({ "service.name": settings.resource.serviceName }))
@@ -277,27 +317,28 @@ export const fromSettings = (settings: Settings): Layer.Layer<never, HttpServerE
   const metrics = settings.metrics
   // NodeSdk.layer would read OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES again, leniently and even
   // for the explicit `layer`: the resource is built here from the checked settings instead.
+  // The exporters log their failures through the runtime the layer is built in: the program's logger.
   const TracesLive = traces === undefined ? Layer.empty : Layer.provide(
     Tracer.layer,
-    Layer.suspend(() =>
+    Layer.unwrapEffect(Effect.map(Effect.runtime<never>(), (runtime) =>
       NodeSdk.layerTracerProvider(
-        new BatchSpanProcessor(
-          new OTLPTraceExporter({ url: traces.url, headers: { ...Redacted.value(traces.headers) } })
-        ),
+        new BatchSpanProcessor(Exporters.traces({ ...traces, shownUrl: shown(traces.url) }, runtime)),
         { shutdownTimeout }
-      )
-    )
+      )))
   )
   const MetricsLive = metrics === undefined
     ? Layer.empty
     : metrics._tag === "Prometheus"
     ? Layer.discard(Prometheus.layerServer({ ...settings.resource, host: metrics.host, port: metrics.port }))
-    : Metrics.layer(() =>
-      new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter({ url: metrics.url, headers: { ...Redacted.value(metrics.headers) } }),
-        exportIntervalMillis: Duration.toMillis(metrics.interval),
-        exportTimeoutMillis: Duration.toMillis(metrics.timeout)
-      }), { shutdownTimeout })
+    : Layer.unwrapEffect(
+      Effect.map(Effect.runtime<never>(), (runtime) =>
+        Metrics.layer(() =>
+          new PeriodicExportingMetricReader({
+            exporter: Exporters.metrics({ ...metrics, shownUrl: shown(metrics.url) }, runtime),
+            exportIntervalMillis: Duration.toMillis(metrics.interval),
+            exportTimeoutMillis: Duration.toMillis(metrics.timeout)
+          }), { shutdownTimeout }))
+    )
   return Layer.mergeAll(TracesLive, MetricsLive, announce(settings)).pipe(
     Layer.provide(Resource.layer(settings.resource))
   )
@@ -335,7 +376,8 @@ export const config = (options: Options = {}): Config.Config<Options> => OtelOpt
 /**
  * Telemetry from the standard OTEL_* environment (see {@link configKeys}),
  * laid over `options`: traces and metrics over OTLP/HTTP when an endpoint is
- * set, nothing when not.
+ * set, nothing when not. A protocol of `grpc` is refused (a `ConfigError`
+ * naming the variable), not silently sent as protobuf over HTTP.
  *
  * @since 0.1.0
  * @category Layers

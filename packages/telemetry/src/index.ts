@@ -1,9 +1,6 @@
 /**
  * @since 0.1.0
  */
-/**
- * @since 0.1.0
- */
 export * as Heartbeat from "./Heartbeat.js"
 /**
  * @since 0.1.0

@@ -141,6 +141,17 @@ describe("Heartbeat.status", () => {
       expect([status.status, status.breakers, status.jobs]).toEqual(["ok", {}, null])
     }).pipe(Effect.provide(registry)))
 
+  it.effect("keys breakers in order of creation, but integer-like names first, in numeric order", () =>
+    Effect.gen(function*() {
+      for (const service of ["orpheus", "10", "ollama", "2"]) yield* succeed(service)
+      const status = yield* Heartbeat.status
+      const expected = ["2", "10", "orpheus", "ollama"]
+      expect(Object.keys(status.breakers)).toEqual(expected)
+      // the wire keeps that order: what docs/heartbeat.md tells a reader of the JSON
+      const wire = JSON.parse(JSON.stringify(yield* Schema.encode(Heartbeat.HeartbeatStatus)(status)))
+      expect(Object.keys(wire.breakers)).toEqual(expected)
+    }).pipe(Effect.provide(registry)))
+
   it.live("reports the job queue, by state, when a JobSupervisor is in context", () =>
     Effect.gen(function*() {
       const jobs = yield* JobSupervisor.JobSupervisor

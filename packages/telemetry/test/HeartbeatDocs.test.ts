@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
 import { createServer } from "node:http"
 import * as Heartbeat from "../src/Heartbeat.js"
-import { expectDocRegions } from "./utils/heartbeatDocs.js"
+import { expectDocRegions } from "./utils/docs.js"
 
 const callClaude = Effect.fail(new Errors.Unavailable({ service: "claude_api", status: 503 }))
 

@@ -8,7 +8,7 @@ import * as JobType from "@bulwark/jobs/JobType"
 import { FetchHttpClient, HttpClient, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Metric, Schedule, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Logger, Metric, Schedule, Schema } from "effect"
 import * as http from "node:http"
 import * as Prometheus from "../src/Prometheus.js"
 import { find, parse } from "./utils/promText.js"
@@ -36,8 +36,10 @@ const AppServer = HttpRouter.empty.pipe(
   Layer.provideMerge(NodeHttpServer.layer(() => http.createServer(), { host: "127.0.0.1", port: 0 }))
 )
 
-/** The upstream behind the policy: down for good. */
-const down = Effect.fail(new Errors.Unavailable({ service: "prom-upstream", status: 503 }))
+/** The upstream behind the policy: down for good, asking callers to wait 200 ms (a 503 with Retry-After). */
+const down = Effect.fail(
+  new Errors.Unavailable({ service: "prom-upstream", status: 503, retryAfter: Duration.millis(200) })
+)
 
 let composeCalls = 0
 const Compose = JobType.make({
@@ -56,19 +58,34 @@ const JobsLive = JobSupervisor.layer({ types: [Compose], pollInterval: "10 milli
   .pipe(Layer.provide(JobStore.layerMemory))
 
 describe("Prometheus", () => {
-  it.live("serves Bulwark's retry, breaker, bulkhead, limiter and job metrics at /metrics with their tags as labels", () =>
+  it.live("serves Bulwark's retry, budget, breaker, gate, bulkhead, limiter and job metrics at /metrics with their tags as labels", () =>
     Effect.gen(function*() {
       // A policy whose retries run into the breaker it opens: 2 failures open it, the 3rd attempt is refused.
+      // The first failure's Retry-After (200 ms, ignored by the retry) closes the gate: the 2nd attempt waits at it.
       const policy = yield* Policy.make({
         service: "prom-upstream",
-        retry: { maxAttempts: 3, base: "1 millis", jitter: "none" },
+        retry: { maxAttempts: 3, base: "1 millis", jitter: "none", retryAfter: "ignore" },
+        budget: { ratio: 0.2, minRetriesPerSecond: 1, ttl: "10 seconds" },
         circuitBreaker: { trip: CircuitBreaker.consecutiveFailures(2), openDuration: "1 minute" },
+        retryAfterGate: { maxWait: "1 second" },
         rateLimiter: { rate: 1000, interval: "1 second" },
+        adaptiveLimiter: { initialLimit: 10 },
         bulkhead: { maxConcurrent: 2 }
       })
       const exit = yield* Effect.exit(policy.protect(down))
       expect(Exit.isFailure(exit)).toBe(true)
       expect((yield* policy.layers.circuitBreaker!.stats).state).toBe("OPEN")
+      // the limiter shrank on each overload (a 503 is one)
+      const limit = (yield* policy.layers.adaptiveLimiter!.stats).limit
+      expect(limit).toBeLessThan(10)
+
+      // A budget with no reserve: one call deposits 0.1 of a retry, so its first retry is refused.
+      const thrifty = yield* Policy.make({
+        service: "prom-thrifty",
+        retry: { maxAttempts: 3, base: "1 millis", jitter: "none" },
+        budget: { ratio: 0.1, minRetriesPerSecond: 0 }
+      })
+      expect(Exit.isFailure(yield* Effect.exit(thrifty.protect(down)))).toBe(true)
 
       // A job that fails once, is re-queued, then succeeds.
       const jobs = yield* JobSupervisor.JobSupervisor
@@ -110,6 +127,24 @@ describe("Prometheus", () => {
       expect(value("bulwark_circuit_transitions_total", { service: "prom-upstream", from: "CLOSED", to: "OPEN" }))
         .toBe(1)
       expect(value("bulwark_circuit_rejections_total", { service: "prom-upstream", state: "OPEN" })).toBe(1)
+
+      // the retry budget: its balance after each withdrawal (10 reserve + 0.2 × 1 call − 2 retries), and refusals
+      expect(type("bulwark_retry_budget_balance")).toBe("gauge")
+      expect(value("bulwark_retry_budget_balance", { service: "prom-upstream" })).toBeCloseTo(8.2)
+      expect(value("bulwark_retry_budget_balance", { service: "prom-thrifty" })).toBeCloseTo(0.1)
+      expect(type("bulwark_retry_budget_exhausted_total")).toBe("counter")
+      expect(value("bulwark_retry_budget_exhausted_total", { service: "prom-thrifty" })).toBe(1)
+      expect(find(families, "bulwark_retry_budget_exhausted_total", { service: "prom-upstream" })).toHaveLength(0)
+
+      // the Retry-After gate: the 2nd attempt waited at it
+      expect(type("bulwark_retry_after_gate_waits_total")).toBe("counter")
+      expect(value("bulwark_retry_after_gate_waits_total", { service: "prom-upstream" })).toBe(1)
+
+      // the adaptive limiter: its current limit and calls in flight (none now), by service
+      expect(type("bulwark_adaptive_limit")).toBe("gauge")
+      expect(value("bulwark_adaptive_limit", { service: "prom-upstream" })).toBe(limit)
+      expect(type("bulwark_adaptive_inflight")).toBe("gauge")
+      expect(value("bulwark_adaptive_inflight", { service: "prom-upstream" })).toBe(0)
 
       // the bulkhead's gauges (nothing running now) and the limiter's waits, by service
       expect(type("bulwark_bulkhead_active")).toBe("gauge")
@@ -189,6 +224,20 @@ describe("Prometheus", () => {
       expect(metrics.body).toContain("prom_test_server_total 1\n")
       expect((yield* get(`${base}/other`)).status).toBe(404)
     }).pipe(Effect.provide(Prometheus.layerServer({ host: "127.0.0.1", port: 0 })), Effect.timeout("10 seconds")))
+
+  it.live("layerServer listens on 127.0.0.1 unless told otherwise, and says where", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => lines.push(String(message))))
+      const address = yield* Effect.map(HttpServer.HttpServer, (server) => server.address).pipe(
+        Effect.provide(Prometheus.layerServer({ port: 0 })),
+        Effect.provide(capture)
+      )
+      // `localhost` could have bound ::1 alone, out of an IPv4 scraper's reach
+      expect(address).toMatchObject({ _tag: "TcpAddress", hostname: "127.0.0.1" })
+      const port = address._tag === "TcpAddress" ? address.port : 0
+      expect(lines).toContain(`Prometheus metrics at http://127.0.0.1:${port}/metrics`)
+    }).pipe(Effect.timeout("10 seconds")))
 
   it.live("layerServer fails with a ServeError when the port is taken", () =>
     Effect.gen(function*() {

@@ -41,6 +41,7 @@ describe("Telemetry.config", () => {
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "https://metrics.example/ingest",
         OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret,x-tenant=42",
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/protobuf",
         OTEL_TRACES_EXPORTER: "otlp",
         OTEL_METRICS_EXPORTER: "OTLP",
         OTEL_METRIC_EXPORT_INTERVAL: "10000",
@@ -57,6 +58,8 @@ describe("Telemetry.config", () => {
         tracesEndpoint: "https://traces.example/v1/traces",
         metricsEndpoint: "https://metrics.example/ingest",
         headers: undefined,
+        protocol: "http/json",
+        metricsProtocol: "http/protobuf",
         traces: "otlp",
         metrics: "otlp",
         metricExportInterval: 10000,
@@ -66,6 +69,10 @@ describe("Telemetry.config", () => {
       expect(Redacted.isRedacted(options.headers)).toBe(true)
       const settings = settingsOf(options)
       expect(settings.traces?.url).toBe("https://traces.example/v1/traces")
+      expect([settings.traces?.protocol, settings.metrics?._tag === "Otlp" && settings.metrics.protocol]).toEqual([
+        "http/json",
+        "http/protobuf"
+      ])
       expect(Redacted.value(settings.traces!.headers)).toEqual({ authorization: "Bearer s3cret", "x-tenant": "42" })
       expect(settings.metrics).toMatchObject({ _tag: "Otlp", url: "https://metrics.example/ingest" })
       expect(settings.metrics?._tag === "Otlp" && Duration.toMillis(settings.metrics.interval)).toBe(10000)
@@ -114,8 +121,10 @@ describe("Telemetry.config", () => {
     ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector/v1/traces", "an http(s) URL"],
     ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "//collector/v1/metrics", "an http(s) URL"],
     ["OTEL_EXPORTER_OTLP_HEADERS", "authorization", "has no \"=\""],
-    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "Expected http/json"],
-    ["OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "Expected http/json"],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "no gRPC exporter"],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml", "Expected http/protobuf or http/json"],
+    ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", "no gRPC exporter"],
+    ["OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc", "no gRPC exporter"],
     ["OTEL_TRACES_EXPORTER", "zipkin", "Expected one of otlp, none"],
     ["OTEL_TRACES_EXPORTER", "otlp,console", "Expected one of otlp, none"],
     ["OTEL_METRICS_EXPORTER", "console", "Expected one of otlp, prometheus, none"],
@@ -173,9 +182,10 @@ describe("Telemetry.settings", () => {
     const endpoint = "http://collector:4318"
     expect(settingsOf({ endpoint, traces: "none" })).toMatchObject({ traces: undefined, metrics: { _tag: "Otlp" } })
     expect(settingsOf({ endpoint, metrics: "none" }).metrics).toBeUndefined()
+    // 127.0.0.1, not localhost: that may resolve to ::1 alone, out of an IPv4 scraper's reach
     expect(settingsOf({ endpoint, metrics: "prometheus" }).metrics).toEqual({
       _tag: "Prometheus",
-      host: "localhost",
+      host: "127.0.0.1",
       port: 9464
     })
     expect(settingsOf({ endpoint, metrics: "prometheus", disabled: true })).toMatchObject({
@@ -193,6 +203,21 @@ describe("Telemetry.settings", () => {
     expect(short?._tag === "Otlp" && Duration.toMillis(short.timeout)).toBe(1000)
   })
 
+  it("sends http/protobuf unless told otherwise, per signal or for both", () => {
+    const endpoint = "http://collector:4318"
+    const protocols = (options: Telemetry.Options) => {
+      const settings = settingsOf({ endpoint, ...options })
+      return [settings.traces?.protocol, settings.metrics?._tag === "Otlp" ? settings.metrics.protocol : undefined]
+    }
+    expect(protocols({})).toEqual(["http/protobuf", "http/protobuf"])
+    expect(protocols({ protocol: "http/json" })).toEqual(["http/json", "http/json"])
+    expect(protocols({ protocol: "http/json", metricsProtocol: "http/protobuf" })).toEqual([
+      "http/json",
+      "http/protobuf"
+    ])
+    expect(protocols({ tracesProtocol: "http/json" })).toEqual(["http/json", "http/protobuf"])
+  })
+
   it("refuses a bad option with InvalidTelemetry naming it", () => {
     const refused = (options: Telemetry.Options) => Either.flip(Telemetry.settings(options)).pipe(Either.getOrThrow)
     expect(refused({ endpoint: "collector:4318" }).message).toBe(
@@ -206,6 +231,10 @@ describe("Telemetry.settings", () => {
     expect(refused({ serviceName: "" }).option).toBe("serviceName")
     expect(refused({ prometheus: { port: 70000 } }).option).toBe("prometheus.port")
     expect(refused({ prometheus: { host: "" } }).option).toBe("prometheus.host")
+    expect(refused({ protocol: "grpc" as Telemetry.Protocol }).message).toBe(
+      "invalid telemetry option protocol = grpc: expected http/protobuf or http/json"
+    )
+    expect(refused({ metricsProtocol: "http" as Telemetry.Protocol }).option).toBe("metricsProtocol")
   })
 })
 
@@ -230,55 +259,143 @@ describe("Telemetry.layerConfig", () => {
       expect(on).not.toBe(before)
     }))
 
-  it.live("exports spans and metrics to an OTLP/HTTP receiver, with the headers and the resource", () =>
-    Effect.gen(function*() {
-      const otlp = yield* receiver
-      const counter = Metric.counter("telemetry_test_exports_total", { description: "test", incremental: true })
-      yield* Effect.gen(function*() {
-        yield* Metric.increment(Metric.tagged(counter, "service", "loopback"))
-        yield* Effect.annotateCurrentSpan("client_job_id", "job-1")
-      }).pipe(
-        Effect.withSpan("Loopback.work"),
-        Effect.provide(Telemetry.layerConfig()),
-        withEnv({
-          OTEL_SERVICE_NAME: "loopback",
-          OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test",
-          OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-          OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret",
-          OTEL_METRIC_EXPORT_INTERVAL: "60000"
+  const protobuf = "application/x-protobuf"
+  const json = "application/json"
+  const encodings: ReadonlyArray<{
+    readonly name: string
+    readonly env: Record<string, string>
+    readonly traces: string
+    readonly metrics: string
+  }> = [
+    { name: "by default (http/protobuf, the specification's default)", env: {}, traces: protobuf, metrics: protobuf },
+    {
+      name: "with http/protobuf",
+      env: { OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" },
+      traces: protobuf,
+      metrics: protobuf
+    },
+    { name: "with http/json", env: { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }, traces: json, metrics: json },
+    {
+      name: "with a protocol per signal",
+      env: { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" },
+      traces: protobuf,
+      metrics: json
+    }
+  ]
+
+  for (const [index, encoding] of encodings.entries()) {
+    it.live(`exports spans and metrics to an OTLP/HTTP receiver ${encoding.name}, with the headers and the resource`, () =>
+      Effect.gen(function*() {
+        const otlp = yield* receiver()
+        // a counter per case: the registry is the process's, so a shared one would carry over
+        const name = `telemetry_test_exports_${index}_total`
+        const counter = Metric.counter(name, { description: "test", incremental: true })
+        yield* Effect.gen(function*() {
+          yield* Metric.increment(Metric.tagged(counter, "service", "loopback"))
+          yield* Effect.annotateCurrentSpan("client_job_id", "job-1")
+        }).pipe(
+          Effect.withSpan("Loopback.work"),
+          Effect.provide(Telemetry.layerConfig()),
+          withEnv({
+            OTEL_SERVICE_NAME: "loopback",
+            OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test",
+            OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+            OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret",
+            OTEL_METRIC_EXPORT_INTERVAL: "60000",
+            ...encoding.env
+          })
+        )
+        // closing the layer flushed both signals (the metric interval is far away)
+        const received = yield* otlp.received
+        const traces = received.filter((r) => r.path === "/v1/traces")
+        const metrics = received.filter((r) => r.path === "/v1/metrics")
+        expect(traces.length).toBeGreaterThanOrEqual(1)
+        expect(metrics.length).toBeGreaterThanOrEqual(1)
+        for (const r of received) expect(r.headers["authorization"]).toBe("Bearer s3cret")
+        expect(traces.map((r) => r.contentType)).toEqual(traces.map(() => encoding.traces))
+        expect(metrics.map((r) => r.contentType)).toEqual(metrics.map(() => encoding.metrics))
+        const resourceSpans = traces[0]!.body.resourceSpans[0]
+        expect(attributes(resourceSpans.resource.attributes)).toMatchObject({
+          "service.name": "loopback",
+          "deployment.environment": "test"
         })
+        const span = resourceSpans.scopeSpans.flatMap((s: any) => s.spans).find((s: any) => s.name === "Loopback.work")
+        expect(attributes(span.attributes)).toMatchObject({ client_job_id: "job-1" })
+        const exported = metrics.flatMap((r) =>
+          r.body.resourceMetrics.flatMap((rm: any) => rm.scopeMetrics.flatMap((sm: any) => sm.metrics))
+        )
+        expect(attributes(metrics[0]!.body.resourceMetrics[0].resource.attributes)).toMatchObject({
+          "service.name": "loopback"
+        })
+        const sent = exported.find((m: any) => m.name === name)
+        expect(sent.sum.isMonotonic).toBe(true)
+        expect(sent.sum.dataPoints.map((p: any) => [attributes(p.attributes), p.asDouble])).toContainEqual([
+          { service: "loopback" },
+          1
+        ])
+      }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
+  }
+
+  it.live("logs a failed export at WARN once per run of failures, and at INFO the export that works again", () =>
+    Effect.gen(function*() {
+      const logs = yield* Ref.make<ReadonlyArray<{ level: string; message: string; annotations: unknown }>>([])
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ annotations, logLevel, message }) =>
+          Effect.runSync(Ref.update(logs, (all) => [...all, {
+            level: logLevel.label,
+            message: String(message),
+            annotations: Object.fromEntries(annotations)
+          }]))
+        )
       )
-      // closing the layer flushed both signals (the metric interval is far away)
-      const received = yield* otlp.received
-      const traces = received.filter((r) => r.path === "/v1/traces")
-      const metrics = received.filter((r) => r.path === "/v1/metrics")
-      expect(traces.length).toBeGreaterThanOrEqual(1)
-      expect(metrics.length).toBeGreaterThanOrEqual(1)
-      for (const r of received) {
-        expect(r.headers["authorization"]).toBe("Bearer s3cret")
-        expect(r.headers["content-type"]).toContain("application/json")
-      }
-      const resourceSpans = traces[0]!.body.resourceSpans[0]
-      expect(attributes(resourceSpans.resource.attributes)).toMatchObject({
-        "service.name": "loopback",
-        "deployment.environment": "test"
+      // 400: an error the exporters do not retry, so each export fails at once
+      const traces = yield* receiver({ status: 400 })
+      const metrics = yield* receiver({ status: 400 })
+      const exportsTo = (otlp: typeof metrics, status: number) =>
+        Effect.map(otlp.received, (all) => all.filter((r) => r.status === status).length)
+      const until = (count: Effect.Effect<number>, n: number) =>
+        Effect.repeat(count, { until: (seen) => seen >= n, schedule: Schedule.spaced("10 millis") })
+      yield* Effect.gen(function*() {
+        yield* Metric.increment(Metric.counter("telemetry_test_failing_total", { incremental: true }))
+        yield* Effect.void.pipe(Effect.withSpan("Failing.work"))
+        yield* until(exportsTo(metrics, 400), 3)
+        yield* metrics.setStatus(200)
+        yield* until(exportsTo(metrics, 200), 2)
+      }).pipe(
+        Effect.provide(Telemetry.layer({
+          tracesEndpoint: `${traces.url}/v1/traces`,
+          metricsEndpoint: `${metrics.url}/v1/metrics`,
+          metricExportInterval: "20 millis"
+        })),
+        Effect.provide(capture)
+      )
+      const failed = yield* exportsTo(metrics, 400)
+      // the span went out once, at close, and failed too
+      expect(yield* exportsTo(traces, 400)).toBe(1)
+      const lines = (yield* Ref.get(logs)).filter((line) => line.message.includes(" export to "))
+      const metricsUrl = `${metrics.url}/v1/metrics`
+      const tracesUrl = `${traces.url}/v1/traces`
+      const warning = (url: string, signal: string) => ({
+        level: "WARN",
+        message: `Telemetry: ${signal} export to ${url} failed: Bad Request` +
+          " (further failures are not logged until an export succeeds)",
+        annotations: { signal, url, protocol: "http/protobuf" }
       })
-      const span = resourceSpans.scopeSpans.flatMap((s: any) => s.spans).find((s: any) => s.name === "Loopback.work")
-      expect(attributes(span.attributes)).toMatchObject({ client_job_id: "job-1" })
-      const exported = metrics.flatMap((r) =>
-        r.body.resourceMetrics.flatMap((rm: any) => rm.scopeMetrics.flatMap((sm: any) => sm.metrics))
-      )
-      const sent = exported.find((m: any) => m.name === "telemetry_test_exports_total")
-      expect(sent.sum.isMonotonic).toBe(true)
-      expect(sent.sum.dataPoints.map((p: any) => [attributes(p.attributes), p.asDouble])).toContainEqual([
-        { service: "loopback" },
-        1
+      expect(lines).toEqual([
+        warning(metricsUrl, "metrics"),
+        {
+          level: "INFO",
+          message: `Telemetry: metrics export to ${metricsUrl} works again, after ${failed} failed exports`,
+          annotations: { signal: "metrics", url: metricsUrl, protocol: "http/protobuf" }
+        },
+        warning(tracesUrl, "traces")
       ])
     }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
 
   it.live("exports metrics every OTEL_METRIC_EXPORT_INTERVAL while the program runs", () =>
     Effect.gen(function*() {
-      const otlp = yield* receiver
+      const otlp = yield* receiver()
       yield* Effect.gen(function*() {
         yield* Metric.increment(Metric.counter("telemetry_test_interval_total", { incremental: true }))
         // two exports or more while running, before the one at shutdown

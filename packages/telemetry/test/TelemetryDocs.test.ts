@@ -39,7 +39,7 @@ const spanNames = (received: ReadonlyArray<{ path: string; body: any }>) =>
 describe("docs/telemetry.md", () => {
   it.live("layerConfig: the OTEL_* environment", () =>
     Effect.gen(function*() {
-      const otlp = yield* receiver
+      const otlp = yield* receiver()
       // #region layer-config
       // OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 OTEL_SERVICE_NAME=fanfare-worker pnpm start
       const TelemetryLive = Telemetry.layerConfig({ serviceName: "bulwark-worker" })
@@ -59,7 +59,7 @@ describe("docs/telemetry.md", () => {
 
   it.live("layer: explicit options", () =>
     Effect.gen(function*() {
-      const otlp = yield* receiver
+      const otlp = yield* receiver()
       const collectorUrl = otlp.url
       const apiKey = "k-123"
       // #region layer
@@ -194,6 +194,12 @@ describe("docs/telemetry.md", () => {
       if (kind === "counter") expect(name).toMatch(/_total$/)
     }
     expect([...rows.keys()].sort()).toEqual(defined.map(({ name }) => name).sort())
+  })
+
+  it("the page's table of variables lists every variable layerConfig reads", () => {
+    const page = fs.readFileSync(path.join(__dirname, "../../../docs/telemetry.md"), "utf8")
+    const rows = [...page.matchAll(/^\| `(OTEL_\w+)` \|/gm)].map(([, name]) => name!)
+    expect(rows.sort()).toEqual(Object.values(Telemetry.configKeys).sort())
   })
 
   it("the page shows only code that runs here", () => expectDocRegions("telemetry.md", __filename))

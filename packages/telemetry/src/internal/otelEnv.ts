@@ -92,8 +92,16 @@ export const resource = <
     }
   )
 
-/** Only the JSON encoding ships with this package (the `-otlp-http` exporters). */
-export const parseProtocol = (text: string): Either.Either<"http/json", string> =>
-  text === "http/json" ? Either.right("http/json") : Either.left(
-    `Expected http/json: the OTLP exporters of @bulwark/telemetry send JSON over HTTP (got "${text}")`
-  )
+/** The OTLP/HTTP encodings this package sends, as the specification spells them. */
+export const protocols = ["http/protobuf", "http/json"] as const
+
+/** `http/protobuf` or `http/json`; `grpc` is refused by name, so it is not taken for a typo. */
+export const parseProtocol = (text: string): Either.Either<typeof protocols[number], string> =>
+  text === "http/protobuf" || text === "http/json"
+    ? Either.right(text)
+    : Either.left(
+      text === "grpc"
+        ? "Expected http/protobuf or http/json: @bulwark/telemetry has no gRPC exporter " +
+          "(a collector takes OTLP/HTTP on port 4318)"
+        : `Expected http/protobuf or http/json, got "${text}"`
+    )
