@@ -2,8 +2,10 @@
  * The demo as a library: everything `bulwark demo` runs, in-process.
  *
  * Three Orpheus model servers (emulated, each a GPU of capacity 1 that
- * answers "429 GPU busy" while it works) and a heartbeat upstream (an
- * emulated Ollama server with a storm of 503s) start on 127.0.0.1. Two
+ * answers "429 GPU busy" while it works), a heartbeat upstream (an
+ * emulated Ollama server with a storm of 503s) and the heartbeat service
+ * (`/heartbeat` and `/metrics` of the demo's breakers and job queue) start on
+ * 127.0.0.1. Two
  * workers share a fresh SQLite job store and run seed 000's composition —
  * generate → continue → bridge → loops, each a durable workflow step whose
  * call carries `client_job_id` = the job's id — for every job submitted.
@@ -133,6 +135,18 @@ export interface DemoSummary {
   readonly elapsedMillis: number
   /** The physical limit: the sum of the service times of the busiest GPU. */
   readonly limitMillis: number
+  /** The demo's heartbeat service: `/heartbeat` and `/metrics` on 127.0.0.1 while it ran. */
+  readonly heartbeat: {
+    /** `http://127.0.0.1:port/heartbeat`. */
+    readonly url: string
+    /** What `GET /heartbeat` answered at the end (`unreachable`: no answer, see `error`). */
+    readonly status: "ok" | "degraded" | "unreachable"
+    /** Each breaker of that answer: `ollama CLOSED`. */
+    readonly breakers: ReadonlyArray<string>
+    /** How long the heartbeat said `degraded` during the run: the storm, as the breaker saw it. */
+    readonly degradedMillis: number
+    readonly error: string | undefined
+  }
   readonly store: string
   readonly seed: number
 }
@@ -269,7 +283,12 @@ const settings = (options: Options): Either.Either<Settings, InvalidDemoOption> 
     const store = options.store ?? defaults.store
     const url = yield* Either.mapLeft(
       StoreUrl.parse(store),
-      (error) => new InvalidDemoOption({ option: "store", value: store, expected: `sqlite:path (${error.message})` })
+      (error) =>
+        new InvalidDemoOption({
+          option: "store",
+          value: StoreUrl.redact(store),
+          expected: `sqlite:path (${error.message})`
+        })
     )
     const jobs = yield* wholeIn("jobs", options.jobs ?? defaults.jobs, 1, 100)
     return {

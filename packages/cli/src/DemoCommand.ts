@@ -2,9 +2,10 @@
  * `bulwark demo`: the tour of Bulwark, in under a minute (about 8 seconds by
  * default). It starts the emulators in-process, runs seed 000's composition
  * workflow for a batch of jobs on a fresh SQLite store, with a heartbeat
- * breaker riding out a storm next to it, and shows it live in a terminal (plain
- * log lines in a pipe or CI). It ends with a summary table and exits 0 only
- * if every job succeeded.
+ * service (`/heartbeat` and `/metrics` on a free port) whose breaker rides out
+ * a storm next to it, and shows it live in a terminal (plain log lines in a
+ * pipe or CI). It ends with a summary table and exits 0 only if every job
+ * succeeded (130 when stopped by Ctrl-C).
  *
  * ```
  * bulwark demo
@@ -105,7 +106,7 @@ export const command = Command.make(
   run
 ).pipe(
   Command.withDescription(
-    "Run the Bulwark demo: durable Orpheus jobs sharing busy GPUs, a flaky server and a breaker riding out a storm, " +
-      "all emulated in-process; ends with a summary table, exit 0 only if every job succeeded."
+    "Run the Bulwark demo: durable Orpheus jobs sharing busy GPUs, a flaky server and a heartbeat service " +
+      "whose breaker rides out a storm, all in-process; ends with a summary table, exit 0 only if every job succeeded."
   )
 )

@@ -5,13 +5,16 @@
  * ```
  * bulwark jobs list [--state S]... [--type T]... [--limit N] [--json]
  * bulwark jobs show <id> [--json]
- * bulwark jobs cancel <id>
- * bulwark jobs retry <id>
- * bulwark jobs prune [--older-than 7d] [--keep N]
+ * bulwark jobs cancel <id> [--json]
+ * bulwark jobs retry <id> [--json]
+ * bulwark jobs prune [--older-than 7d] [--keep N] [--json]
  * ```
  *
  * Every subcommand takes `--store` (see `StoreUrl`) and refuses a store file
- * that does not exist.
+ * that does not exist. With `--json`, each prints one JSON document instead
+ * of its table or sentence: `list` `{jobs, matched, counts}`, `show` the job,
+ * `cancel` and `retry` `{id, from, to}` (the states before and after), `prune`
+ * `{pruned}`; a failure is still one line on stderr and exit code 1.
  *
  * @since 0.1.0
  */
@@ -64,13 +67,14 @@ export const withStore = <A, E, R>(
 > =>
   Effect.gen(function*() {
     const parsed = yield* StoreUrl.parse(url)
+    const store = StoreUrl.redact(url)
     return yield* Effect.flatMap(
       Effect.zip(JobStore.JobStore, Clock.currentTimeMillis),
       ([store, now]) => f(store, now)
     ).pipe(
       Effect.provide(StoreUrl.layerExisting(parsed)),
-      Effect.annotateLogs({ store: url }),
-      Effect.withSpan("JobsCommand.withStore", { attributes: { store: url } })
+      Effect.annotateLogs({ store }),
+      Effect.withSpan("JobsCommand.withStore", { attributes: { store } })
     )
   })
 
@@ -161,19 +165,27 @@ const show = Command.make(
       })).pipe(Effect.withSpan("JobsCommand.show", { attributes: { jobId: options.id } }))
 ).pipe(Command.withDescription("Show one job: its state, attempts, every error, steps, payload and result."))
 
+/** What `cancel` and `retry` print with `--json`. */
+const transition = (id: string, from: Job.JobState, to: Job.JobState) => printJson({ id, from, to })
+
 const cancel = Command.make(
   "cancel",
-  { store: SharedOptions.store, id },
+  { store: SharedOptions.store, id, json: SharedOptions.json },
   (options) =>
     withStore(options.store, (store, now) =>
       Effect.gen(function*() {
         const jobId = Job.JobId.make(options.id)
         const before = yield* store.get(jobId)
-        if (before.state === "cancelled") return yield* Console.log(`job ${jobId} was already cancelled`)
+        if (before.state === "cancelled") {
+          return yield* options.json
+            ? transition(jobId, before.state, before.state)
+            : Console.log(`job ${jobId} was already cancelled`)
+        }
         const after = yield* store.cancel(jobId, now)
         // It may have ended between the two reads: then the store left it as it was.
         if (after.state !== "cancelled") return yield* new NotCancellable({ id: jobId, state: after.state })
         yield* Effect.logDebug("job cancelled").pipe(Effect.annotateLogs({ jobId, was: before.state }))
+        if (options.json) return yield* transition(jobId, before.state, after.state)
         yield* Console.log(
           before.state === "running"
             ? `cancelled job ${jobId} (was running: its worker's lease is revoked, so what the attempt ` +
@@ -185,7 +197,7 @@ const cancel = Command.make(
 
 const retry = Command.make(
   "retry",
-  { store: SharedOptions.store, id },
+  { store: SharedOptions.store, id, json: SharedOptions.json },
   (options) =>
     withStore(options.store, (store, now) =>
       Effect.gen(function*() {
@@ -193,6 +205,7 @@ const retry = Command.make(
         const before = yield* store.get(jobId)
         const job = yield* store.retry(jobId, now)
         yield* Effect.logDebug("job re-queued").pipe(Effect.annotateLogs({ jobId, was: before.state }))
+        if (options.json) return yield* transition(jobId, before.state, job.state)
         yield* Console.log(
           `re-queued job ${jobId} (was ${before.state} after ${before.attempts}/${before.maxAttempts} attempts): ` +
             `${job.state} with its attempts reset, it runs when a worker claims it`
@@ -217,7 +230,8 @@ const prune = Command.make(
       Options.filterMap((n) => (n >= 0 ? Option.some(n) : Option.none()), "--keep must be 0 or more"),
       Options.withDescription("Also delete ended jobs beyond the N most recent ones."),
       Options.optional
-    )
+    ),
+    json: SharedOptions.json
   },
   (options) =>
     withStore(options.store, (store, now) =>
@@ -227,6 +241,7 @@ const prune = Command.make(
           keep: Option.getOrUndefined(options.keep)
         })
         yield* Effect.logDebug("jobs pruned").pipe(Effect.annotateLogs({ pruned }))
+        if (options.json) return yield* printJson({ pruned })
         const beyond = Option.match(options.keep, {
           onNone: () => "",
           onSome: (keep) => `, or beyond the ${keep} most recent`

@@ -136,6 +136,18 @@ export interface ServeCommandOptions {
 }
 
 /**
+ * What `bulwark serve` says at startup: its `/heartbeat` cannot see a
+ * worker's breakers, and an empty `"breakers"` with status ok must not be
+ * read as "every breaker is closed".
+ *
+ * @since 0.1.0
+ * @category Running
+ */
+export const perProcessNote =
+  `note: circuit breakers live in each worker's memory, so this process has none: /heartbeat shows ` +
+  `"breakers": {} and status ok whatever a worker's breakers do; embed ServeCommand.layer in the worker to serve them`
+
+/**
  * `bulwark serve`: opens the store (it must exist), watches it with a
  * supervisor that runs nothing and never prunes (it is the worker's store),
  * serves until interrupted.
@@ -144,8 +156,10 @@ export interface ServeCommandOptions {
  * @category Running
  */
 export const run = Effect.fn("ServeCommand.run")(function*(options: ServeCommandOptions) {
-  yield* Effect.annotateCurrentSpan({ port: options.port, host: options.host, store: options.store })
+  // Parsed before the span is annotated: what a user typed may hold a password, the span shows it redacted.
   const url = yield* StoreUrl.parse(options.store)
+  const store = StoreUrl.redact(options.store)
+  yield* Effect.annotateCurrentSpan({ port: options.port, host: options.host, store })
   const context = yield* Layer.build(
     layer(options).pipe(
       Layer.provide(Layer.merge(
@@ -155,7 +169,8 @@ export const run = Effect.fn("ServeCommand.run")(function*(options: ServeCommand
     )
   )
   const serve = Context.get(context, Serve)
-  yield* Console.log(`serving ${serve.url}/heartbeat and ${serve.url}/metrics for the store ${options.store}`)
+  yield* Console.log(`serving ${serve.url}/heartbeat and ${serve.url}/metrics for the store ${store}`)
+  yield* Console.log(perProcessNote)
   yield* Console.log("Ctrl-C to stop")
   return yield* Effect.never
 }, Effect.scoped)

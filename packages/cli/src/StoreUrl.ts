@@ -56,6 +56,7 @@ export const envVar = "BULWARK_STORE"
  * @category Errors
  */
 export class InvalidStoreUrl extends Schema.TaggedError<InvalidStoreUrl>()("InvalidStoreUrl", {
+  /** As given, but for its password (see {@link redact}). */
   url: Schema.String,
   reason: Schema.String
 }) {
@@ -71,7 +72,7 @@ export class InvalidStoreUrl extends Schema.TaggedError<InvalidStoreUrl>()("Inva
  * @category Errors
  */
 export class UnsupportedStore extends Schema.TaggedError<UnsupportedStore>()("UnsupportedStore", {
-  /** The URL without its password. */
+  /** The URL without its password (see {@link redact}). */
   url: Schema.String,
   scheme: Schema.String
 }) {
@@ -97,15 +98,32 @@ export class StoreNotFound extends Schema.TaggedError<StoreNotFound>()("StoreNot
 
 const postgresSchemes = new Set(["postgres", "postgresql"])
 
-/** Drops the password, so an error message never prints a secret. */
-const withoutPassword = (text: string) => {
-  try {
-    const url = new URL(text)
-    if (url.password !== "") url.password = "***"
-    return url.toString()
-  } catch {
-    return text.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@")
+const secretParams = /([?&;](?:password|passwd|pwd|sslpassword|secret|token|api[_-]?key)=)[^&;#]*/gi
+
+/**
+ * `text` with the password of its user info (`//user:password@host`) and any
+ * password-like query parameter replaced by `***`: what every message, log
+ * line and span attribute shows of a store URL, so that none prints a secret.
+ * Works on text that is no valid URL too (it is what a user typed).
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const redact = (text: string): string => {
+  const masked = text.replace(secretParams, "$1***")
+  const start = masked.indexOf("//")
+  if (start === -1) {
+    // No "//": a scheme-less `user:password@host/db`, unless it is a SQLite path.
+    return /^sqlite:/i.test(masked) ? masked : masked.replace(/^([^:/@]*):[^/@]*@/, "$1:***@")
   }
+  const rest = masked.slice(start + 2)
+  const queryStart = rest.search(/[?#]/)
+  // The user info ends at the last "@" before the query: a password may hold an unencoded "@" or "/",
+  // and hiding too much of a mistyped URL is better than printing a secret.
+  const at = (queryStart === -1 ? rest : rest.slice(0, queryStart)).lastIndexOf("@")
+  const colon = rest.indexOf(":")
+  if (at === -1 || colon === -1 || colon > at) return masked
+  return `${masked.slice(0, start + 2)}${rest.slice(0, colon)}:***${rest.slice(at)}`
 }
 
 /**
@@ -115,15 +133,16 @@ const withoutPassword = (text: string) => {
  * @category Parsing
  */
 export const parse = (text: string): Either.Either<StoreUrl, InvalidStoreUrl | UnsupportedStore> => {
-  const invalid = (reason: string) => Either.left(new InvalidStoreUrl({ url: text, reason }))
+  const shown = redact(text)
+  const invalid = (reason: string) => Either.left(new InvalidStoreUrl({ url: shown, reason }))
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(text)?.[1]?.toLowerCase()
   if (scheme === undefined) {
     return invalid(
-      text.trim() === "" ? "it is empty" : `name the kind of store, e.g. sqlite:${text}`
+      text.trim() === "" ? "it is empty" : `name the kind of store, e.g. sqlite:${shown}`
     )
   }
   if (postgresSchemes.has(scheme)) {
-    return Either.left(new UnsupportedStore({ url: withoutPassword(text), scheme: "PostgreSQL" }))
+    return Either.left(new UnsupportedStore({ url: shown, scheme: "PostgreSQL" }))
   }
   if (scheme !== "sqlite") return invalid(`unknown kind of store "${scheme}" (sqlite:path is supported)`)
   const rest = text.slice("sqlite:".length)
@@ -131,13 +150,15 @@ export const parse = (text: string): Either.Either<StoreUrl, InvalidStoreUrl | U
     // URL form: an empty host, then the absolute path (as in file:///path).
     const authorityEnd = rest.indexOf("/", 2)
     const host = authorityEnd === -1 ? rest.slice(2) : rest.slice(2, authorityEnd)
-    if (host !== "") return invalid(`a SQLite store has no host ("${host}"); write sqlite:///absolute/path`)
+    if (host !== "") {
+      return invalid(`a SQLite store has no host ("${redact(`//${host}`).slice(2)}"); write sqlite:///absolute/path`)
+    }
     if (/[?#]/.test(rest)) return invalid("a SQLite store takes no query or fragment")
     const path = rest.slice(2)
     if (path === "/" || path === "") return invalid("the path is missing")
     return Either.try({
       try: () => ({ _tag: "Sqlite" as const, filename: decodeURIComponent(path) }),
-      catch: () => new InvalidStoreUrl({ url: text, reason: "the path is not valid percent-encoding" })
+      catch: () => new InvalidStoreUrl({ url: shown, reason: "the path is not valid percent-encoding" })
     })
   }
   if (rest === "") return invalid("the path is missing, e.g. sqlite:.bulwark/jobs.db")

@@ -22,7 +22,7 @@ Cli.main(process.argv).pipe(
         Exit.isSuccess(exit)
           ? Number(exit.value)
           : Cause.isInterruptedOnly(exit.cause)
-          ? Cli.ExitCode.ok
+          ? Cli.interruptedExitCode(process.argv)
           : Cli.ExitCode.failed
       )
   })

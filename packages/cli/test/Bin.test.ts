@@ -2,9 +2,11 @@
  * The `bulwark` process itself, spawned as a user runs it (from source, with
  * tsx's loader): exit codes, stderr without stack traces, Ctrl-C.
  */
+import * as Cli from "@bulwark/cli/Cli"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 
@@ -24,14 +26,23 @@ interface Running {
   readonly exited: Promise<Exited>
 }
 
+/**
+ * Each process compiles the sources with tsx on start: a few seconds each on a
+ * loaded two-core runner. At most two at once, each given a minute.
+ */
+const concurrency = 2
+const processTimeout = "60 seconds"
+
 /** `bulwark <args>` as a process; killed with the scope if it is still running. */
-const start = (...args: ReadonlyArray<string>) =>
+const start = (...args: ReadonlyArray<string>) => startWith({}, ...args)
+
+const startWith = (env: Readonly<Record<string, string | undefined>>, ...args: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.sync((): Running => {
       // Node itself with tsx's loader, so a signal reaches the CLI and not a relay process.
       const child = spawn(process.execPath, ["--conditions=@bulwark/source", "--import", "tsx", bin, ...args], {
         cwd: root,
-        env: { ...process.env, NO_COLOR: "1", BULWARK_STORE: "" }
+        env: { ...process.env, NO_COLOR: "1", BULWARK_STORE: "", CI: "", ...env }
       })
       let stdout = ""
       let stderr = ""
@@ -47,7 +58,7 @@ const start = (...args: ReadonlyArray<string>) =>
 
 const exitOf = (running: Running) =>
   Effect.promise(() => running.exited).pipe(
-    Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`still running: ${running.stdout()}`) })
+    Effect.timeoutFail({ duration: processTimeout, onTimeout: () => new Error(`still running: ${running.stdout()}`) })
   )
 
 const run = (...args: ReadonlyArray<string>) => Effect.flatMap(start(...args), exitOf)
@@ -72,7 +83,7 @@ describe("the bulwark process", () => {
           ],
           [["emulate", "orpheus", "--faults", "status=600@1s"], 1, /^bulwark: Invalid fault spec/]
         ]
-        const results = yield* Effect.forEach(cases, ([args]) => run(...args), { concurrency: "unbounded" })
+        const results = yield* Effect.forEach(cases, ([args]) => run(...args), { concurrency })
         cases.forEach(([args, code, message], n) => {
           const result = results[n]!
           const name = args.join(" ")
@@ -82,7 +93,7 @@ describe("the bulwark process", () => {
           expect(result.stdout, name).not.toMatch(stackLine)
         })
       }),
-    60_000
+    240_000
   )
 
   it.scopedLive("--version exits 0", () =>
@@ -90,7 +101,7 @@ describe("the bulwark process", () => {
       const result = yield* run("--version")
       expect(result.code).toBe(0)
       expect(result.stdout.trim()).toBe("0.1.0")
-    }), 30_000)
+    }), 90_000)
 
   it.scopedLive("emulate serves until SIGINT, then prints what it served and exits 0", () =>
     Effect.gen(function*() {
@@ -101,7 +112,7 @@ describe("the bulwark process", () => {
           if (match !== null) return match[1]!
           yield* Effect.sleep("20 millis")
         }
-      }).pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("no URL printed") }))
+      }).pipe(Effect.timeoutFail({ duration: processTimeout, onTimeout: () => new Error("no URL printed") }))
       const tags = yield* Effect.promise(() => fetch(`${url}/api/tags`).then((response) => response.status))
       expect(tags).toBe(200)
       emulator.child.kill("SIGINT")
@@ -109,5 +120,60 @@ describe("the bulwark process", () => {
       expect(result.code).toBe(0)
       expect(result.stdout).toContain("emulator stopped after 1 request; responses 200: 1")
       expect(result.stderr).toBe("")
-    }), 60_000)
+    }), 150_000)
+
+  it.scopedLive(
+    "Ctrl-C during the demo: exit 130 (not every job succeeded), and no line after it",
+    () =>
+      Effect.gen(function*() {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bulwark-bin-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const demo = yield* start("demo", "--plain", "--store", `sqlite:${path.join(dir, "demo.db")}`)
+        yield* Effect.gen(function*() {
+          while (!/submitted \d+ jobs/.test(demo.stdout())) yield* Effect.sleep("20 millis")
+        }).pipe(Effect.timeoutFail({ duration: processTimeout, onTimeout: () => new Error("the demo did not start") }))
+        demo.child.kill("SIGINT")
+        const linesAtInterrupt = demo.stdout().split("\n").length
+        const result = yield* exitOf(demo)
+        expect(result.code).toBe(Cli.ExitCode.interrupted)
+        expect(result.stderr).not.toMatch(stackLine)
+        // No summary table, and at most the lines already on their way when the signal came.
+        expect(result.stdout).not.toContain("│ jobs")
+        expect(result.stdout.split("\n").length - linesAtInterrupt).toBeLessThanOrEqual(3)
+      }),
+    150_000
+  )
+
+  it.scopedLive(
+    "passwords in store URLs are never printed, not even with --log-level debug",
+    () =>
+      Effect.gen(function*() {
+        const cases: ReadonlyArray<ReadonlyArray<string>> = [
+          ["jobs", "list", "--store", "mysql://u:s3cret@h/db"],
+          ["demo", "--store", "postgres://u:s3cret@h/db"],
+          ["--log-level", "debug", "serve", "--port", "0", "--store", "sqlite://u:s3cret@h/jobs.db"]
+        ]
+        const results = yield* Effect.forEach(cases, (args) => run(...args), { concurrency })
+        cases.forEach((args, n) => {
+          const result = results[n]!
+          const name = args.join(" ")
+          expect(result.code, name).toBe(1)
+          expect(result.stderr, name).toMatch(/^bulwark: .*u:\*\*\*@h/)
+          expect(result.stdout + result.stderr, name).not.toContain("s3cret")
+        })
+      }),
+    240_000
+  )
+
+  it.scopedLive(
+    "help in a pipe has no colours (@effect/cli colours it whatever the output)",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* Effect.flatMap(startWith({ NO_COLOR: undefined }, "jobs", "--help"), exitOf)
+        expect(result.code).toBe(0)
+        expect(result.stdout).toContain("USAGE")
+        expect(result.stdout).not.toContain(String.fromCharCode(27))
+      }),
+    90_000
+  )
 })

@@ -1,9 +1,39 @@
 import * as Cli from "@bulwark/cli/Cli"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { ConfigProvider, Effect, Fiber } from "effect"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import * as os from "node:os"
 import * as path from "node:path"
-import { runCli } from "./utils/cli.js"
+import { forkCli, runCli } from "./utils/cli.js"
+
+const withEnv = (env: Record<string, string>) =>
+  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+/** An OTLP/HTTP collector on 127.0.0.1 that keeps the bodies posted to it, by path. */
+const collector = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly received: Array<{ path: string; body: string }>; server: http.Server }>(
+    (resume) => {
+      const received: Array<{ path: string; body: string }> = []
+      const server = http.createServer((request, response) => {
+        let body = ""
+        request.on("data", (chunk: Buffer) => (body += chunk.toString()))
+        request.on("end", () => {
+          received.push({ path: request.url ?? "", body })
+          response.writeHead(200, { "content-type": "application/json" }).end("{}")
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as { port: number }
+        resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, received, server }))
+      })
+    }
+  ),
+  ({ server }) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
+)
 
 const commands: ReadonlyArray<ReadonlyArray<string>> = [
   [],
@@ -58,7 +88,7 @@ describe("bulwark", () => {
       }
       const jobs = yield* runCli("jobs")
       expect(jobs.code).toBe(0)
-      expect(jobs.stdout).toContain("- cancel [--store URL] <ID>")
+      expect(jobs.stdout).toContain("- cancel [--store URL] [--json] <ID>")
     }))
 
   it.effect("every command and every option has a description of its own", () =>
@@ -113,5 +143,80 @@ describe("bulwark", () => {
       const result = yield* runCli("jobs", "--json")
       expect(result.code).toBe(2)
       expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    }))
+})
+
+describe("bulwark and OpenTelemetry", () => {
+  it.scoped("a bad OTEL_* variable: one line naming it, exit 1, for every command that runs work", () =>
+    Effect.gen(function*() {
+      const env = withEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" })
+      const missing = `sqlite:${path.join(os.tmpdir(), "bulwark-no-such-dir", "jobs.db")}`
+      for (
+        const command of [["demo", "--jobs", "1"], ["serve", "--port", "0", "--store", missing], ["emulate", "ollama"]]
+      ) {
+        const result = yield* runCli(...command).pipe(env)
+        const name = command[0]!
+        expect(result.code, name).toBe(Cli.ExitCode.failed)
+        expect(result.stdout, name).toBe("")
+        expect(result.stderr, name).toBe(
+          `bulwark: invalid environment variable OTEL_EXPORTER_OTLP_ENDPOINT: Expected an http(s) URL, got "collector:4318"\n`
+        )
+      }
+    }))
+
+  it.scopedLive(
+    "with OTEL_EXPORTER_OTLP_ENDPOINT set, a command's spans go to the collector",
+    () =>
+      Effect.gen(function*() {
+        const otlp = yield* collector
+        const emulate = yield* forkCli("emulate", "ollama", "--port", "0").pipe(
+          withEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })
+        )
+        yield* emulate.waitFor(/listening on http/)
+        // Ctrl-C: the telemetry layer is closed with the command, which flushes its spans.
+        yield* Fiber.interrupt(emulate.fiber)
+        const traces = otlp.received.filter((request) => request.path === "/v1/traces")
+        expect(traces.length).toBeGreaterThan(0)
+        const spans = traces.flatMap((request) =>
+          JSON.parse(request.body).resourceSpans.flatMap((resource: any) =>
+            resource.scopeSpans.flatMap((scope: any) =>
+              scope.spans.map((span: any) => ({ name: span.name, resource: resource.resource }))
+            )
+          )
+        )
+        const run = spans.find((span: { name: string }) => span.name === "EmulateCommand.run")
+        expect(run).toBeDefined()
+        expect(run.resource.attributes).toEqual(
+          expect.arrayContaining([{ key: "service.name", value: { stringValue: "bulwark" } }])
+        )
+      }),
+    20_000
+  )
+})
+
+describe("Cli.interruptedExitCode", () => {
+  it("130 for the demo and the jobs commands, 0 for the servers that Ctrl-C is meant to stop", () => {
+    const code = (...args: ReadonlyArray<string>) => Cli.interruptedExitCode(["node", "bulwark", ...args])
+    expect(code("demo", "--plain")).toBe(130)
+    expect(code("--log-level", "debug", "jobs", "list", "--store", "sqlite:serve.db")).toBe(130)
+    expect(code("serve", "--store", "sqlite:demo.db")).toBe(0)
+    expect(code("--log-level=debug", "emulate", "orpheus")).toBe(0)
+  })
+})
+
+describe("--log-level debug", () => {
+  it.scoped("shows the failure's full cause after its line; without it, the line alone", () =>
+    Effect.gen(function*() {
+      const store = `sqlite:${path.join(os.tmpdir(), "bulwark-no-such-dir", "jobs.db")}`
+      const quiet = yield* runCli("jobs", "list", "--store", store)
+      expect(quiet.code).toBe(1)
+      expect(quiet.stderr.trim().split("\n")).toHaveLength(1)
+      for (const args of [["--log-level", "debug", "jobs", "list"], ["jobs", "list", "--log-level=debug"]]) {
+        const verbose = yield* runCli(...args, "--store", store)
+        expect(verbose.code, args.join(" ")).toBe(1)
+        const [first, ...rest] = verbose.stderr.trim().split("\n")
+        expect(first).toBe(quiet.stderr.trim())
+        expect(rest.join("\n"), args.join(" ")).toMatch(/StoreNotFound/)
+      }
     }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer } from "effect"
+import { Context, Effect, Either } from "effect"
 import * as path from "node:path"
 import { expectDocRegions } from "./utils/docs.js"
 import { tempDir } from "./utils/store.js"
@@ -8,6 +8,7 @@ import { tempDir } from "./utils/store.js"
 import { ServeCommand } from "@bulwark/cli"
 import { CircuitBreakers } from "@bulwark/core"
 import { JobStore, JobSupervisor } from "@bulwark/jobs"
+import { Layer } from "effect"
 
 const worker = (options: { readonly port: number; readonly filename: string }) => {
   // The worker's own registry and supervisor (its job types in `types`) …

@@ -61,6 +61,10 @@ describe.sequential("Demo.run", () => {
       expect(summary.limitMillis).toBe(Math.max(...summary.gpus.map((gpu) => gpu.busyMillis)))
       expect(summary.elapsedMillis).toBeGreaterThanOrEqual(summary.limitMillis * 0.95)
       expect(summary.requeues.backoff + summary.requeues.retryAfter).toBe(summary.attempts - 4)
+      // The heartbeat service was served all along: degraded during the storm, ok at the end.
+      expect(summary.heartbeat).toMatchObject({ status: "ok", breakers: ["ollama CLOSED"], error: undefined })
+      expect(summary.heartbeat.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/heartbeat$/)
+      expect(summary.heartbeat.degradedMillis).toBeGreaterThan(0)
 
       // Plain lines, then the table.
       expect(stdout).toMatch(/^\s+\d+\.\d\ds {2}bulwark demo: 4 fanfare jobs/m)
@@ -68,6 +72,9 @@ describe.sequential("Demo.run", () => {
       expect(stdout).toMatch(/job \d\d GPU busy at orpheus-\w+: waiting \d+\.\d\ds \(Retry-After; no attempt used\)/)
       expect(stdout).toMatch(/breaker ollama: CLOSED -> OPEN \(failures: 3\)/)
       expect(stdout).toMatch(/breaker ollama: HALF_OPEN -> CLOSED/)
+      expect(stdout).toMatch(/bulwark demo: .*; heartbeat at http:\/\/127\.0\.0\.1:\d+\/heartbeat$/m)
+      expect(stdout).toMatch(/heartbeat degraded: ollama OPEN \(3 failures, retry in \d\.\ds\)/)
+      expect(stdout).toMatch(/│ heartbeat\s+│ ok at the end \(ollama CLOSED\); degraded for \d+\.\ds/)
       for (const n of ["01", "02", "03", "04"]) expect(stdout).toMatch(new RegExp(`job ${n} succeeded: 4 sections`))
       expect(stdout).toMatch(/│ jobs\s+│ 4 of 4 succeeded/)
       expect(stdout).toMatch(/│ GPU-busy waits\s+│ \d+ × 429 waited out/)
@@ -121,6 +128,18 @@ describe("Demo.run refuses", () => {
       )
       const store = yield* runDemo({ store: "postgres://db/jobs" })
       expect(store.exit._tag === "Left" && store.exit.left._tag).toBe("InvalidDemoOption")
+    }))
+
+  it.scoped("a store URL with a password, without printing the password", () =>
+    Effect.gen(function*() {
+      for (const url of ["postgres://u:s3cret@h/db", "mysql://u:s3cret@h/db", "sqlite://u:s3cret@h/demo.db"]) {
+        const { exit, stdout } = yield* runDemo({ store: url })
+        expect(exit._tag === "Left" && exit.left._tag, url).toBe("InvalidDemoOption")
+        if (exit._tag === "Left") {
+          expect(exit.left.message, url).toContain("u:***@h")
+          expect(JSON.stringify(exit.left) + exit.left.message + stdout, url).not.toContain("s3cret")
+        }
+      }
     }))
 
   it.scoped("a store holding other jobs, or a file that is no store: left as it is", () =>

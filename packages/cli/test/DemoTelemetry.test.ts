@@ -35,7 +35,7 @@ describe("the demo's worker, traced", () => {
     Effect.gen(function*() {
       const exporter = new InMemorySpanExporter()
       const emulator = (model: "base" | "bridge" | "loops") =>
-        OrpheusEmulator.make({ model, busy: "429", busyHint: "remaining", serviceTime: "5ms", millisPerToken: 0.1 })
+        OrpheusEmulator.make({ model, busy: "429", busyHint: "remaining", serviceTime: "5ms", millisPerToken: 0.25 })
       const base = yield* emulator("base")
       const bridge = yield* emulator("bridge")
       const loops = yield* emulator("loops")
@@ -44,13 +44,17 @@ describe("the demo's worker, traced", () => {
 
       const id = yield* Effect.gen(function*() {
         const jobs = yield* JobSupervisor.JobSupervisor
-        // Someone else's long generation holds orpheus-base's only GPU slot (about 300 ms).
+        // Someone else's long generation holds orpheus-base's only GPU slot (about 2 s: time enough for the
+        // job to reach it on a loaded runner) ...
         yield* Effect.forkScoped(
           Effect.promise(() =>
-            fetch(`${base.url}/predict`, { method: "POST", body: JSON.stringify({ max_tokens: 3000 }) })
+            fetch(`${base.url}/predict`, { method: "POST", body: JSON.stringify({ max_tokens: 8000 }) })
           )
         )
-        yield* Effect.sleep("30 millis")
+        // ... and has it before the job is submitted: the emulator says so, not a guess at how long it takes.
+        yield* Effect.gen(function*() {
+          while ((yield* base.gpu).inUse === 0) yield* Effect.sleep("5 millis")
+        }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the GPU was never taken") }))
         const id = yield* jobs.submit(type, { title: "traced", maxTokens: 64 })
         const piece = yield* jobs.wait(type, id, { timeout: "20 seconds" })
         expect(piece.sections).toHaveLength(4)

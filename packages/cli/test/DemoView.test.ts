@@ -1,15 +1,30 @@
 import type { Job } from "@bulwark/jobs"
 import * as JobSupervisor from "@bulwark/jobs/JobSupervisor"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { DateTime, Effect, TestClock } from "effect"
 import * as Monitor from "../src/internal/demoMonitor.js"
 import * as DemoView from "../src/internal/demoView.js"
 
 const id = (n: number) => `job-${n}` as Job.JobId
-const gpu = (service: string, inUse: number, utilization: number) => ({
+const gpu = (service: string, inUse: number, utilization: number, requests = 10) => ({
   inUse,
-  stats: { service, utilization } as never
+  stats: { service, utilization, requests } as never
 })
+
+const breakerStatus = {
+  service: "ollama",
+  state: "OPEN",
+  degraded: true,
+  consecutiveFailures: 3,
+  secondsUntilRetry: 0.6,
+  failureCount: 3,
+  openings: 1,
+  probesInFlight: 0,
+  probeSuccesses: 0,
+  isolations: 0,
+  lastFailureTime: null,
+  lastSuccessTime: null
+} as const
 
 describe("the demo's live view", () => {
   it.effect("says what each job is doing, from the workers' events and GPU calls", () =>
@@ -53,17 +68,35 @@ describe("the demo's live view", () => {
       expect(lines).toContain("  1.00s  job 02 GPU busy at orpheus-base: waiting 0.30s (Retry-After; no attempt used)")
       expect(lines).toContain("  1.00s  breaker ollama: CLOSED -> OPEN (failures: 3)")
 
-      const frame = DemoView.frame(
-        { jobs: 4, workers: 2, seed: 1, store: "sqlite:demo.db" },
-        monitor,
-        [gpu("orpheus-base", 1, 0.93), gpu("orpheus-bridge", 0, 0.4)]
-      ).split("\n")
+      const header = {
+        jobs: 4,
+        workers: 2,
+        seed: 1,
+        store: "sqlite:demo.db",
+        heartbeat: "http://127.0.0.1:1/heartbeat"
+      }
+      const gpus = [gpu("orpheus-base", 1, 0.93), gpu("orpheus-bridge", 0, 0.4), gpu("orpheus-loops", 0, 1, 1)]
+      // Before the first heartbeat, the breakers' own events.
+      expect(DemoView.frame(header, monitor, gpus).split("\n")).toContain("breakers  ollama OPEN · 1 transitions")
+      monitor.onHeartbeat({
+        status: "degraded",
+        checkedAt: DateTime.unsafeMake(1000),
+        breakers: { ollama: breakerStatus },
+        jobs: null
+      })
+      expect(lines.at(-1)).toBe("  1.00s  heartbeat degraded: ollama OPEN (3 failures, retry in 0.6s)")
+
+      const frame = DemoView.frame(header, monitor, gpus).split("\n")
       expect(frame[0]).toBe("bulwark demo · 4 fanfare jobs · 2 workers · Orpheus GPUs of capacity 1 · seed 1 · 1.0s")
       expect(frame).toContain(
         "jobs      0/4 done · 1 on a GPU · 2 waiting for a GPU · 1 between calls · 0 queued · 0 re-queued · 0 failed"
       )
-      expect(frame).toContain("breakers  ollama OPEN · 1 transitions")
-      expect(frame).toContain("GPUs      orpheus-base ● busy 93 % · orpheus-bridge ○ idle 40 %")
+      expect(frame).toContain("breakers  ollama OPEN (3 failures, retry in 0.6s) · 1 transitions")
+      expect(frame).toContain("heartbeat degraded at http://127.0.0.1:1/heartbeat")
+      // A GPU with a single request has no utilisation to show yet.
+      expect(frame).toContain(
+        "GPUs      orpheus-base ● busy 93 % · orpheus-bridge ○ idle 40 % · orpheus-loops ○ idle —"
+      )
       expect(frame.find((line) => line.startsWith("  01"))).toMatch(/^ {2}01 ◆ on orpheus-base/)
       expect(frame.find((line) => line.startsWith("  02"))).toMatch(/^ {2}02 ⧖ GPU busy 0\.3s/)
       expect(frame.find((line) => line.startsWith("  03"))).toMatch(/^ {2}03 … waits for base GPU/)

@@ -246,3 +246,40 @@ describe("bulwark jobs prune", () => {
       expect(result.stdout).toContain("pruned 2 ended jobs (finished over 7d ago, or beyond the 0 most recent)")
     }))
 })
+
+describe("bulwark jobs cancel | retry | prune --json", () => {
+  it.scoped("one JSON document each: {id, from, to} for cancel and retry, {pruned} for prune", () =>
+    Effect.gen(function*() {
+      const { filename, store } = yield* seeded
+      const json = (result: { readonly code: number; readonly stdout: string; readonly stderr: string }) => {
+        expect(result.code).toBe(0)
+        expect(result.stderr).toBe("")
+        return JSON.parse(result.stdout)
+      }
+      expect(json(yield* runCli("jobs", "cancel", "q-1", "--json", "--store", store))).toEqual({
+        id: "q-1",
+        from: "queued",
+        to: "cancelled"
+      })
+      // Already cancelled: nothing changed.
+      expect(json(yield* runCli("jobs", "cancel", "q-1", "--json", "--store", store))).toEqual({
+        id: "q-1",
+        from: "cancelled",
+        to: "cancelled"
+      })
+      expect(json(yield* runCli("jobs", "retry", "f-3", "--json", "--store", store))).toEqual({
+        id: "f-3",
+        from: "failed",
+        to: "queued"
+      })
+      expect((yield* read(filename, "f-3")).state).toBe("queued")
+      // A refusal is still one line on stderr, not a document.
+      const refused = yield* runCli("jobs", "cancel", "s-2", "--json", "--store", store)
+      expect(refused).toMatchObject({ code: 1, stdout: "" })
+      expect(refused.stderr).toMatch(/^bulwark: job s-2 has already succeeded/)
+      // s-2 ended 9s ago.
+      expect(json(yield* runCli("jobs", "prune", "--older-than", "8500ms", "--json", "--store", store))).toEqual({
+        pruned: 1
+      })
+    }))
+})

@@ -1,6 +1,9 @@
 import * as ServeCommand from "@bulwark/cli/ServeCommand"
 import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
+import * as Telemetry from "@bulwark/telemetry/Telemetry"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
+import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Context, Effect, Fiber, Layer } from "effect"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -23,6 +26,9 @@ describe("bulwark serve", () => {
         yield* seed(filename)
         const serve = yield* forkCli("serve", "--port", "0", "--store", `sqlite:${filename}`)
         const [, url] = yield* serve.waitFor(/serving (http:\/\/127\.0\.0\.1:\d+)\/heartbeat/)
+        // Its heartbeat cannot see a worker's breakers, and says so before anyone reads `"breakers": {}`.
+        yield* serve.waitFor(/Ctrl-C to stop/)
+        expect(yield* serve.stdout).toContain(`${ServeCommand.perProcessNote}\n`)
 
         const heartbeat = yield* get(`${url}/heartbeat`)
         expect(heartbeat.status).toBe(200)
@@ -87,6 +93,26 @@ describe("bulwark serve", () => {
       const store = yield* runCli("serve", "--store", "postgresql://db/jobs")
       expect(store.code).toBe(1)
       expect(store.stderr).toContain("PostgreSQL stores are not supported yet")
+    }))
+})
+
+describe("ServeCommand.run, traced", () => {
+  it.scoped("a store URL's password is in no span: the span is annotated once the URL is parsed", () =>
+    Effect.gen(function*() {
+      const exporter = new InMemorySpanExporter()
+      for (const store of ["postgres://u:s3cret@h/db", "sqlite://u:s3cret@h/jobs.db"]) {
+        const exit = yield* ServeCommand.run({ port: 0, host: "127.0.0.1", store }).pipe(
+          Effect.provide(Layer.merge(NodeContext.layer, Telemetry.layerSpans(exporter))),
+          Effect.exit
+        )
+        expect(exit._tag).toBe("Failure")
+      }
+      const spans = exporter.getFinishedSpans()
+      expect(spans.map((span) => span.name)).toContain("ServeCommand.run")
+      for (const span of spans) {
+        const seen = JSON.stringify({ attributes: span.attributes, events: span.events, status: span.status })
+        expect(seen, span.name).not.toContain("s3cret")
+      }
     }))
 })
 

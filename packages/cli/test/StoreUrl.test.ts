@@ -1,7 +1,7 @@
 import * as StoreUrl from "@bulwark/cli/StoreUrl"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, FastCheck as fc, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { tempDir } from "./utils/store.js"
@@ -39,6 +39,45 @@ describe("StoreUrl.parse", () => {
     expect(reason("sqlite:///jobs.db?mode=ro")).toContain("no query or fragment")
     expect(reason("sqlite:///%zz")).toContain("percent-encoding")
     expect(reason("sqlite::memory:")).toContain("in-memory")
+  })
+})
+
+describe("StoreUrl.redact", () => {
+  it("masks the password of the user info and password-like query parameters, keeps the rest", () => {
+    expect(StoreUrl.redact("mysql://u:s3cret@h/db")).toBe("mysql://u:***@h/db")
+    expect(StoreUrl.redact("postgres://app:s3cret@db:5432/jobs?sslmode=require")).toBe(
+      "postgres://app:***@db:5432/jobs?sslmode=require"
+    )
+    // Unencoded "@" and "/" in the password: everything up to the host's "@" goes.
+    expect(StoreUrl.redact("postgres://u:p@ss/s3cret@h/db")).toBe("postgres://u:***@h/db")
+    expect(StoreUrl.redact("postgres://h/db?user=u&password=s3cret&x=1")).toBe(
+      "postgres://h/db?user=u&password=***&x=1"
+    )
+    expect(StoreUrl.redact("u:s3cret@h/db")).toBe("u:***@h/db")
+    expect(StoreUrl.redact("postgres://u@h/db")).toBe("postgres://u@h/db")
+    expect(StoreUrl.redact("sqlite:.bulwark/jobs.db")).toBe("sqlite:.bulwark/jobs.db")
+    expect(StoreUrl.redact("sqlite:///var/lib/jobs.db")).toBe("sqlite:///var/lib/jobs.db")
+  })
+
+  const secret = fc.stringMatching(/^[A-Za-z0-9!$%&*+,.;=~_-]{6,20}$/).map((text) => `S3${text}`)
+  const written = fc.constantFrom(
+    (pw: string) => `mysql://u:${pw}@h/db`,
+    (pw: string) => `postgres://u:${pw}@h/db`,
+    (pw: string) => `postgresql://app:${pw}@db:5432/jobs`,
+    (pw: string) => `sqlite://u:${pw}@h/jobs.db`,
+    (pw: string) => `u:${pw}@h/db`,
+    (pw: string) => `//u:${pw}@h/db`,
+    (pw: string) => `redis://:${pw}@h`,
+    (pw: string) => `postgres://h/db?password=${encodeURIComponent(pw)}`
+  )
+
+  it.prop("no refused store URL has its password in the error", [secret, written], ([pw, url]) => {
+    const parsed = StoreUrl.parse(url(pw))
+    expect(Either.isLeft(parsed)).toBe(true)
+    if (Either.isLeft(parsed)) {
+      expect(parsed.left.message).not.toContain(pw)
+      expect(JSON.stringify(parsed.left)).not.toContain(pw)
+    }
   })
 })
 

@@ -11,6 +11,7 @@
  */
 import type * as CircuitBreaker from "@bulwark/core/CircuitBreaker"
 import type * as JobSupervisor from "@bulwark/jobs/JobSupervisor"
+import type * as Heartbeat from "@bulwark/telemetry/Heartbeat"
 import type * as Clock from "effect/Clock"
 import type { GpuHooks, Model } from "./demoWorkflow.js"
 
@@ -61,6 +62,22 @@ export interface Transition extends CircuitBreaker.StateChange {
 }
 
 /**
+ * What the demo's `/heartbeat` said last, and for how long it was degraded.
+ *
+ * @since 0.1.0
+ * @category Demo
+ */
+export interface HeartbeatView {
+  /** Undefined before the first heartbeat. */
+  status: Heartbeat.HeartbeatStatus["status"] | undefined
+  /** Each breaker of the registry as the heartbeat shows it: `ollama OPEN, retry in 0.6s`. */
+  breakers: ReadonlyArray<string>
+  degradedSince: number | undefined
+  /** Degraded time so far, the current stretch not included. */
+  degradedMillis: number
+}
+
+/**
  * @since 0.1.0
  * @category Demo
  */
@@ -82,12 +99,16 @@ export interface Monitor {
   readonly breakers: Map<string, CircuitBreaker.State>
   /** The last few lines, for the live view. */
   readonly recent: Array<string>
+  readonly heartbeat: HeartbeatView
   /** Numbers a job (in the order first seen) and returns its view. */
   readonly register: (id: string) => JobView
   readonly hooks: GpuHooks
   readonly onJobEvent: (worker: string, event: JobSupervisor.JobEvent) => void
   readonly onBreaker: (breaker: string, change: CircuitBreaker.StateChange) => void
+  readonly onHeartbeat: (status: Heartbeat.HeartbeatStatus) => void
   readonly line: (text: string) => void
+  /** Stops every line from now on (the show is over or interrupted); the counters still count. */
+  readonly mute: () => void
   readonly elapsed: () => number
 }
 
@@ -98,6 +119,22 @@ const cause = (error: { readonly tag: string; readonly message: string }) => {
   const last = /; last error: (.*)$/.exec(error.message)?.[1]
   const text = last ?? errorText(error)
   return text.length <= 100 ? text : `${text.slice(0, 99)}…`
+}
+
+/**
+ * One breaker of a heartbeat, in a few words: `ollama OPEN (3 failures, retry in 0.6s)`.
+ *
+ * @since 0.1.0
+ * @category Demo
+ */
+export const breakerText = (breaker: Heartbeat.BreakerStatus): string => {
+  const details = [
+    breaker.consecutiveFailures > 0
+      ? `${breaker.consecutiveFailures} failure${breaker.consecutiveFailures === 1 ? "" : "s"}`
+      : undefined,
+    breaker.secondsUntilRetry === null ? undefined : `retry in ${breaker.secondsUntilRetry.toFixed(1)}s`
+  ].filter((detail) => detail !== undefined)
+  return `${breaker.service} ${breaker.state}${details.length === 0 ? "" : ` (${details.join(", ")})`}`
 }
 
 /**
@@ -133,7 +170,9 @@ export const make = (clock: Clock.Clock, write: (line: string) => void): Monitor
   const breakers = new Map<string, CircuitBreaker.State>()
 
   const elapsed = () => now() - startedAt
+  let muted = false
   const line = (text: string) => {
+    if (muted) return
     const stamped = `${seconds(elapsed()).padStart(7)}  ${text}`
     recent.push(stamped)
     if (recent.length > 4) recent.shift()
@@ -272,6 +311,23 @@ export const make = (clock: Clock.Clock, write: (line: string) => void): Monitor
     )
   }
 
+  const heartbeat: HeartbeatView = { status: undefined, breakers: [], degradedSince: undefined, degradedMillis: 0 }
+  const onHeartbeat = (status: Heartbeat.HeartbeatStatus) => {
+    heartbeat.breakers = Object.values(status.breakers).map((breaker) => breakerText(breaker))
+    const before = heartbeat.status
+    heartbeat.status = status.status
+    if (status.status === before) return
+    if (status.status === "degraded") heartbeat.degradedSince = now()
+    else if (heartbeat.degradedSince !== undefined) {
+      heartbeat.degradedMillis += now() - heartbeat.degradedSince
+      heartbeat.degradedSince = undefined
+    }
+    // The first answer is news only when it is bad.
+    if (before !== undefined || status.status === "degraded") {
+      line(`heartbeat ${status.status}: ${heartbeat.breakers.join(", ") || "no breakers"}`)
+    }
+  }
+
   return {
     startedAt,
     jobs,
@@ -283,7 +339,12 @@ export const make = (clock: Clock.Clock, write: (line: string) => void): Monitor
     hooks,
     onJobEvent,
     onBreaker,
+    onHeartbeat,
     line,
+    mute: () => {
+      muted = true
+    },
+    heartbeat,
     elapsed
   }
 }

@@ -16,15 +16,27 @@ import type { Model, Timing } from "./demoWorkflow.js"
 const ms = (millis: number) => `${Math.max(1, Math.round(millis))}ms`
 
 /**
+ * The heartbeat's probe interval, whatever the service time: the storm is
+ * counted in probes, so an event-loop stall of a few hundred milliseconds
+ * (a loaded CI runner) cannot hide it from the breaker.
+ */
+const probeEvery = 100
+
+/** Probes that meet the storm: the breaker needs three failures in a row to open. */
+const stormProbes = 12
+
+/**
  * The show's schedule, from the service time `s` of one orpheus-base call
  * and the number of jobs `n`. Each worker's gate serves its calls in order, so
  * orpheus-base generates the openings first (about `n·s`), then the
  * continuations, each followed by its bridge. From `n·s`, for `min(n + 4, 12)·s`,
- * the bridge server flakes: 60 % of its answers are 500s, so about one bridge
- * in five fails three times in a row and its job is re-queued. A job's backoff
- * (at least `s`, `2·s`, `4·s`, `8·s`) keeps at most four of its five attempts
- * in that window: no job can fail for it.
- * The heartbeat's upstream answers 503 from `3·s` to `7·s`.
+ * the bridge server flakes: 95 % of its answers are 500s, so nearly every
+ * bridge sent in that window fails three times in a row and its job is
+ * re-queued, and a worker's orpheus-bridge breaker opens after five in a row.
+ * A job's backoff (at least `s`, `2·s`, `4·s`, `8·s`) keeps at most four of
+ * its five attempts in that window: no job can fail for it.
+ * The heartbeat's upstream answers 503 from `3·s` for twelve probes (1.2 s,
+ * a probe every 100 ms whatever `s` is); the breaker stays open for six.
  *
  * @since 0.1.0
  * @category Demo
@@ -38,9 +50,9 @@ export const schedule = (timing: Timing, jobs: number) => {
     // Retry-After, and the client would wait it out instead of giving up and re-queueing.
     flaky,
     bridgeFaults: `status=500~0.95@${ms(flaky.from)}-${ms(flaky.to)}`,
-    storm: { from: 3 * s, to: 7 * s },
-    probeEvery: Math.max(5, Math.round(s / 3)),
-    breakerOpen: Math.round(2 * s)
+    storm: { from: 3 * s, to: 3 * s + stormProbes * probeEvery },
+    probeEvery,
+    breakerOpen: 6 * probeEvery
   }
 }
 

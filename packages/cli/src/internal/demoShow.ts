@@ -5,25 +5,31 @@
  * Private to the package (it lives in internal/); not tagged `@internal`, because the
  * tests type-check against the declarations, which `stripInternal` would strip it from.
  */
+import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
 import * as JobStore from "@bulwark/jobs/JobStore"
 import * as JobSupervisor from "@bulwark/jobs/JobSupervisor"
+import * as HeartbeatService from "@bulwark/telemetry/Heartbeat"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createLogUpdate } from "log-update"
 import type { DemoSummary, View } from "../Demo.js"
+import * as ServeCommand from "../ServeCommand.js"
 import * as Heartbeat from "./demoHeartbeat.js"
 import * as Monitor from "./demoMonitor.js"
 import * as Servers from "./demoServers.js"
 import * as DemoView from "./demoView.js"
 import * as Workflow from "./demoWorkflow.js"
+import * as Report from "./report.js"
 
 /**
  * The checked options of a run.
@@ -53,6 +59,16 @@ export interface Settings {
 export class ShowFailed extends Data.TaggedError("ShowFailed")<{ readonly reason: string }> {}
 
 const sleepMillis = (millis: number) => Effect.sleep(Duration.millis(Math.max(0, millis)))
+
+const decodeHeartbeat = Schema.decodeUnknown(HeartbeatService.HeartbeatStatus)
+
+/** `GET /heartbeat` over HTTP, as a load balancer or a person would ask it. */
+const fetchHeartbeat = (url: string) =>
+  Effect.tryPromise({
+    try: (signal) =>
+      fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(2_000)]) }).then((response) => response.json()),
+    catch: (error) => Report.describe(error)
+  }).pipe(Effect.flatMap((body) => Effect.mapError(decodeHeartbeat(body), (error) => error.message)))
 
 /**
  * The show itself, in the caller's scope: what `Demo.run` runs once the
@@ -106,7 +122,31 @@ export const show = (config: Settings): Effect.Effect<DemoSummary, ShowFailed, S
       Effect.orDie
     )
 
-    const header = { jobs: config.jobs, workers: config.workers, seed: config.seed, store: config.store }
+    // The heartbeat service of the show: the registry's breakers and the store's queue, on a free port.
+    const heartbeatContext = Context.make(CircuitBreakers.CircuitBreakers, breakers).pipe(
+      Context.add(JobSupervisor.JobSupervisor, tools)
+    )
+    const endpoints = yield* Layer.build(
+      ServeCommand.layer({ port: 0 }).pipe(Layer.provide(Layer.succeedContext(heartbeatContext)))
+    ).pipe(Effect.mapError((error) => failed(`could not serve the heartbeat: ${Report.describe(error)}`)))
+    const heartbeatUrl = `${Context.get(endpoints, ServeCommand.Serve).url}/heartbeat`
+    const watcher = yield* Effect.forkScoped(
+      HeartbeatService.status.pipe(
+        Effect.flatMap((status) => Effect.sync(() => monitor.onHeartbeat(status))),
+        Effect.provide(heartbeatContext),
+        // One span per look would drown the show's traces.
+        Effect.withTracerEnabled(false),
+        Effect.repeat(Schedule.spaced(Duration.millis(plan.probeEvery)))
+      )
+    )
+
+    const header = {
+      jobs: config.jobs,
+      workers: config.workers,
+      seed: config.seed,
+      store: config.store,
+      heartbeat: heartbeatUrl
+    }
     const gpus = Effect.forEach(Workflow.models, (model) =>
       Effect.zipWith(
         servers.orpheus[model].stats,
@@ -136,8 +176,11 @@ export const show = (config: Settings): Effect.Effect<DemoSummary, ShowFailed, S
         `orpheus-bridge flaky from ${(plan.flaky.from / 1000).toFixed(1)}s to ${(plan.flaky.to / 1000).toFixed(1)}s; ` +
         `${Heartbeat.upstream} storm from ${((stormStart + plan.storm.from) / 1000).toFixed(1)}s to ${
           ((stormStart + plan.storm.to) / 1000).toFixed(1)
-        }s`
+        }s; heartbeat at ${heartbeatUrl}`
     )
+    // Runs first when the scope closes, done or interrupted (Ctrl-C): what the workers still
+    // report while they stop is no news, and must not print after the summary or the prompt.
+    yield* Effect.addFinalizer(() => Effect.sync(() => monitor.mute()))
     const deadline = monitor.startedAt + config.timeoutMillis
     const remaining = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, deadline - now)))
     const ids: Array<string> = []
@@ -175,6 +218,9 @@ export const show = (config: Settings): Effect.Effect<DemoSummary, ShowFailed, S
     }).pipe(Effect.orDie)
     yield* Effect.timeoutOption(settled, yield* remaining)
     yield* Fiber.interrupt(probes)
+    yield* Fiber.interrupt(watcher)
+    const lastHeartbeat = yield* Effect.either(fetchHeartbeat(heartbeatUrl))
+    const endedAtHeartbeat = yield* Clock.currentTimeMillis
     monitor.line("done")
 
     const records = yield* Effect.forEach(ids, (id) => Effect.either(tools.status(id as never)))
@@ -221,6 +267,16 @@ export const show = (config: Settings): Effect.Effect<DemoSummary, ShowFailed, S
       })),
       elapsedMillis: endedAt - submittedAt,
       limitMillis,
+      heartbeat: {
+        url: heartbeatUrl,
+        status: lastHeartbeat._tag === "Right" ? lastHeartbeat.right.status : "unreachable",
+        breakers: lastHeartbeat._tag === "Right"
+          ? Object.values(lastHeartbeat.right.breakers).map(Monitor.breakerText)
+          : [],
+        degradedMillis: monitor.heartbeat.degradedMillis +
+          (monitor.heartbeat.degradedSince === undefined ? 0 : endedAtHeartbeat - monitor.heartbeat.degradedSince),
+        error: lastHeartbeat._tag === "Left" ? lastHeartbeat.left : undefined
+      },
       store: config.store,
       seed: config.seed
     } satisfies DemoSummary

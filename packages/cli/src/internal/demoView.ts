@@ -50,6 +50,8 @@ export interface Header {
   readonly workers: number
   readonly seed: number
   readonly store: string
+  /** Where the demo's `/heartbeat` answers. */
+  readonly heartbeat: string
 }
 
 /**
@@ -67,7 +69,13 @@ export const frame = (
   const now = monitor.startedAt + monitor.elapsed()
   const counts = tally(monitor)
   const { counters } = monitor
-  const breakers = [...monitor.breakers].map(([name, state]) => `${name} ${state}`)
+  // The registry's breakers as /heartbeat shows them, then the workers' own (which no heartbeat sees).
+  const seen = (worker: boolean) =>
+    [...monitor.breakers].filter(([name]) => name.includes("@") === worker).map(([name, state]) => `${name} ${state}`)
+  const registry = monitor.heartbeat.status !== undefined ? monitor.heartbeat.breakers : seen(false)
+  const breakers = [...(registry.length === 0 ? ["ollama CLOSED"] : registry), ...seen(true)]
+  // One request says nothing of a GPU's use: its busy time over its own span is always 100 %.
+  const use = (stats: EmulatorStats.Snapshot) => (stats.requests < 2 ? "—" : percent(stats.utilization))
   const lines = [
     `bulwark demo · ${header.jobs} fanfare jobs · ${header.workers} workers · Orpheus GPUs of capacity 1 · ` +
     `seed ${header.seed} · ${seconds(monitor.elapsed())}`,
@@ -77,13 +85,10 @@ export const frame = (
     `retries   GPU busy ${counters.busy}× (waited out, no attempt used) · re-queues ${
       counters.requeuesBackoff + counters.requeuesRetryAfter
     } · attempts ${counters.attempts}`,
-    `breakers  ${
-      breakers.length === 0 ? "ollama CLOSED" : breakers.join(" · ")
-    } · ${monitor.transitions.length} transitions`,
+    `breakers  ${breakers.join(" · ")} · ${monitor.transitions.length} transitions`,
+    `heartbeat ${monitor.heartbeat.status ?? "…"} at ${header.heartbeat}`,
     `GPUs      ${
-      gpus.map(({ inUse, stats }) =>
-        `${stats.service} ${inUse > 0 ? "● busy" : "○ idle"} ${percent(stats.utilization)}`
-      )
+      gpus.map(({ inUse, stats }) => `${stats.service} ${inUse > 0 ? "● busy" : "○ idle"} ${use(stats)}`)
         .join(" · ")
     }`,
     ""
@@ -142,7 +147,9 @@ export const summaryTable = (summary: DemoSummary): string => {
       "breaker transitions",
       byBreaker.size === 0
         ? "none"
-        : [...byBreaker].map(([breaker, states]) => `${breaker}: ${arrow(states)}`).join("\n")
+        // The heartbeat's breaker first, then the workers' own (`name@worker`).
+        : [...byBreaker].sort(([a], [b]) => Number(a.includes("@")) - Number(b.includes("@")))
+          .map(([breaker, states]) => `${breaker}: ${arrow(states)}`).join("\n")
     ],
     [
       "GPU utilisation",
@@ -155,6 +162,14 @@ export const summaryTable = (summary: DemoSummary): string => {
         : `${seconds(summary.elapsedMillis)} vs ${seconds(summary.limitMillis)} (×${
           (summary.elapsedMillis / Math.max(1, summary.limitMillis)).toFixed(2)
         }): the sum of the service times of the busiest GPU, ${busiest.service}`
+    ],
+    [
+      "heartbeat",
+      `${
+        summary.heartbeat.status === "unreachable"
+          ? `unreachable (${summary.heartbeat.error ?? "no answer"})`
+          : `${summary.heartbeat.status} at the end (${summary.heartbeat.breakers.join(", ") || "no breakers"})`
+      }; degraded for ${seconds(summary.heartbeat.degradedMillis)} during the storm — ${summary.heartbeat.url}`
     ],
     ["store", summary.store]
   )

@@ -1,3 +1,16 @@
+import * as ConfigError from "effect/ConfigError"
+
+/** Every variable that was wrong, with what was expected of it. */
+const configText = (error: ConfigError.ConfigError): string => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return `${configText(error.left)}; ${configText(error.right)}`
+    default:
+      return error.path.length > 0 ? `${error.path.join(".")}: ${error.message}` : error.message
+  }
+}
+
 /**
  * One line that says what went wrong, from a typed error (its `message`,
  * else its tag) and the errors it wraps (a `ServeError`'s cause says which
@@ -7,6 +20,8 @@
  */
 export const describe = (error: unknown, depth = 0): string => {
   if (typeof error !== "object" || error === null) return String(error)
+  // Its own message leaves out the variable's name (it is in the path).
+  if (ConfigError.isConfigError(error)) return `invalid environment variable ${configText(error)}`
   const record = error as { readonly message?: unknown; readonly _tag?: unknown; readonly cause?: unknown }
   const message = typeof record.message === "string" && record.message.trim() !== ""
     ? record.message.trim()
