@@ -210,7 +210,7 @@ describe("bulwark jobs retry", () => {
       const succeeded = yield* runCli("jobs", "retry", "s-2", "--store", store)
       expect(succeeded.code).toBe(1)
       expect(succeeded.stderr).toBe(
-        "bulwark: job s-2 is succeeded: only a failed or cancelled job can be retried\n"
+        "bulwark: job s-2 has succeeded: only a failed or cancelled job can be retried\n"
       )
       const missing = yield* runCli("jobs", "retry", "zzz", "--store", store)
       expect(missing.stderr).toBe("bulwark: Job not found: zzz\n")

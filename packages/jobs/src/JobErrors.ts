@@ -79,6 +79,8 @@ export class JobNotRetryable extends Schema.TaggedError<JobNotRetryable>()("JobN
   state: Schema.String
 }) {
   override get message() {
-    return `job ${this.id} is ${this.state}: only a failed or cancelled job can be retried`
+    return `job ${this.id} ${
+      this.state === "succeeded" ? "has succeeded" : `is ${this.state}`
+    }: only a failed or cancelled job can be retried`
   }
 }

@@ -199,7 +199,7 @@ describe("JobSupervisor", () => {
       expect(Chunk.toReadonlyArray(seen).map((event) => event._tag)).toEqual(["Submitted", "Started", "Succeeded"])
       const refused = yield* Effect.flip(supervisor.retry(id))
       expect(refused).toMatchObject({ _tag: "JobNotRetryable", id, state: "succeeded" })
-      expect(refused.message).toBe(`job ${id} is succeeded: only a failed or cancelled job can be retried`)
+      expect(refused.message).toBe(`job ${id} has succeeded: only a failed or cancelled job can be retried`)
       expect(yield* Effect.flip(supervisor.retry("missing" as JobId))).toMatchObject({ _tag: "JobNotFound" })
     })))
 

@@ -352,7 +352,7 @@ export const storeContract = (name: string, layer: () => Layer.Layer<JobStore.Jo
           expect(yield* s.get(jobId(id!))).toEqual(before)
         }
         expect(new JobStore.JobNotRetryable({ id: "job-1", state: "succeeded" }).message)
-          .toBe("job job-1 is succeeded: only a failed or cancelled job can be retried")
+          .toBe("job job-1 has succeeded: only a failed or cancelled job can be retried")
       })
     )
 
