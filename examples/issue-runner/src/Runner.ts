@@ -143,12 +143,15 @@ export const demo = (options: Options) =>
       (yield* Issues.load(targets.github === "emulated" ? Issues.bundled : undefined))
     // issues of a file exist in the emulated GitHub too
     const storm: Storm.Options = { repos: Storm.reposFor(issues), ...options.storm }
-    options.print(`issue-runner (seed 001): ${issues.length} issue${issues.length === 1 ? "" : "s"}`)
-    for (const line of Endpoints.describe(targets, storm)) options.print(`  ${line}`)
-    options.print("")
-    options.print(Timeline.render([])[0]!)
     const timeline = yield* Timeline.make({ onEntry: (entry) => options.print(Timeline.format(entry)) })
-    const report = yield* run(issues).pipe(
+    const report = yield* Effect.gen(function*() {
+      // once the clients are built: a bad variable stops the run before it prints anything
+      options.print(`issue-runner (seed 001): ${issues.length} issue${issues.length === 1 ? "" : "s"}`)
+      for (const line of Endpoints.describe(targets, storm)) options.print(`  ${line}`)
+      options.print("")
+      options.print(Timeline.render([])[0]!)
+      return yield* run(issues)
+    }).pipe(
       Effect.provide(supervisorLayer),
       Effect.provide(Endpoints.layer(targets, storm)),
       observe(timeline)

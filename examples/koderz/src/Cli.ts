@@ -19,9 +19,9 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type { HttpClient } from "@effect/platform"
-import type { ConfigError } from "effect"
-import { Config, Console, Duration, Effect, Logger, LogLevel, Option, Schema } from "effect"
+import { Config, ConfigError, Console, Duration, Effect, Logger, LogLevel, Option, Schema } from "effect"
 import * as Benchmark from "./Benchmark.js"
+import * as ConfigErrors from "./internal/configError.js"
 import * as Lab from "./Lab.js"
 import * as ModelClient from "./ModelClient.js"
 import type { ModelReport } from "./Outcome.js"
@@ -266,6 +266,61 @@ const cli = Command.run(command, { name: "koderz", version: "0.1.0" })
  */
 export const exitCodes = { ok: 0, failed: 1, usage: 2 } as const
 
+/** The options of `koderz benchmark` that take a value. */
+const valued = ["--timeout", "--max-retries", "--start", "--end", "--local-model", "--ollama-url", "--concurrency"]
+
+/**
+ * A valued option of `koderz benchmark` given no value: `--local-model` last,
+ * or followed by another option. @effect/cli drops a repeated option's missing
+ * value without a word (`--local-model` alone would benchmark the default
+ * models) and takes the next option as its value (`--local-model --end 3`),
+ * so both are refused here, before it parses.
+ *
+ * @since 0.1.0
+ * @category Running
+ */
+export const missingValue = (args: ReadonlyArray<string>): string | undefined => {
+  if (args[0] !== "benchmark") return undefined
+  for (let i = 1; i < args.length; i++) {
+    if (!valued.includes(args[i]!)) continue
+    const value = args[i + 1]
+    // `-1` is a value (a negative number, refused by its option with its own message)
+    if (value === undefined || value.trim() === "" || value.startsWith("--")) return args[i]
+    i++
+  }
+  return undefined
+}
+
+/**
+ * What stops a run before its summary, as one line on stderr and the exit
+ * code (see the module's header); `ModelsFailed` has printed its summary.
+ *
+ * @since 0.1.0
+ * @category Running
+ */
+export const report = (error: unknown): Effect.Effect<number> => {
+  // @effect/cli has already printed what was wrong with the command line
+  if (ValidationError.isValidationError(error)) return Effect.succeed(exitCodes.usage)
+  // an OLLAMA_*, LOG_LEVEL or OTEL_* variable that cannot be read
+  if (ConfigError.isConfigError(error)) {
+    return Effect.as(Console.error(`koderz: ${ConfigErrors.describe(error)}`), exitCodes.usage)
+  }
+  const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
+  const message = error instanceof Error && error.message !== "" ? error.message : tag || String(error)
+  switch (tag) {
+    case "ModelsFailed":
+      return Effect.succeed(exitCodes.failed)
+    case "InvalidRange":
+    case "InvalidPolicy":
+    case "InvalidSetting":
+    case "InvalidTelemetry":
+      return Effect.as(Console.error(`koderz: ${message}`), exitCodes.usage)
+    default:
+      // NoModels, LabFailed, a telemetry server that cannot listen
+      return Effect.as(Console.error(`koderz: ${message}`), exitCodes.failed)
+  }
+}
+
 /**
  * Runs the command line (the arguments after `node script`) and answers its
  * exit code; every failure is one message on stderr, never a stack trace.
@@ -277,27 +332,11 @@ export const run = (
   args: ReadonlyArray<string>
 ): Effect.Effect<number, never, HttpClient.HttpClient | Lab.Lab | CliApp.CliApp.Environment> =>
   Effect.gen(function*() {
+    const missing = missingValue(args)
+    if (missing !== undefined) {
+      yield* Console.error(`koderz: ${missing} needs a value (koderz benchmark --help)`)
+      return exitCodes.usage
+    }
     const level = yield* Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
     return yield* cli(["node", "koderz", ...args]).pipe(Effect.as(exitCodes.ok), Logger.withMinimumLogLevel(level))
-  }).pipe(
-    Effect.catchAll((error) => {
-      // @effect/cli has already printed what was wrong with the command line
-      if (ValidationError.isValidationError(error)) return Effect.succeed(exitCodes.usage)
-      switch (error._tag) {
-        case "ModelsFailed":
-          return Effect.succeed(exitCodes.failed)
-        case "InvalidRange":
-        case "InvalidPolicy":
-          return Effect.as(Console.error(`koderz: ${error.message}`), exitCodes.usage)
-        case "NoModels":
-        case "LabFailed":
-          return Effect.as(Console.error(`koderz: ${error.message}`), exitCodes.failed)
-        default:
-          // a ConfigError: an OLLAMA_* or LOG_LEVEL variable (or --ollama-url) that cannot be read
-          return Effect.as(Console.error(`koderz: bad configuration: ${describeConfigError(error)}`), exitCodes.usage)
-      }
-    })
-  )
-
-/** A ConfigError names `OLLAMA.TIMEOUT`; the variable is `OLLAMA_TIMEOUT`. */
-const describeConfigError = (error: ConfigError.ConfigError) => String(error).replace(/\b(OLLAMA)\.([A-Z_]+)/g, "$1_$2")
+  }).pipe(Effect.catchAll(report))

@@ -17,8 +17,9 @@ import * as Ollama from "@bulwark/clients/Ollama"
 import type * as Errors from "@bulwark/core/Errors"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import type { ConfigError, Duration, Scope } from "effect"
-import { Cause, ConfigProvider, Context, Effect, Exit, Layer } from "effect"
+import type { Duration, Scope } from "effect"
+import { Cause, ConfigError, ConfigProvider, Context, Effect, Exit, Layer, Schema } from "effect"
+import * as ConfigErrors from "./internal/configError.js"
 
 /**
  * @since 0.1.0
@@ -54,6 +55,26 @@ export interface Options {
   readonly timeout?: Duration.DurationInput | undefined
 }
 
+/**
+ * A variable (or the flag that set it) the client cannot use, with what is
+ * wrong with it: `--ollama-url: Expected host:port or a URL: …`.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class InvalidSetting extends Schema.TaggedError<InvalidSetting>()("InvalidSetting", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.detail
+  }
+
+  /** Each problem of `error`, naming its variable, or the flag in `names` that set it. */
+  static fromConfigError(error: ConfigError.ConfigError, names: ReadonlyMap<string, string> = new Map()) {
+    return new InvalidSetting({ detail: ConfigErrors.describe(error, names) })
+  }
+}
+
 const outcome = (exit: Exit.Exit<{ readonly status: number }, unknown>): string =>
   Exit.match(exit, {
     onSuccess: (response) => String(response.status),
@@ -72,7 +93,7 @@ export const make = (
   options: Options
 ): Effect.Effect<
   ModelClient,
-  ConfigError.ConfigError | Errors.InvalidPolicy,
+  InvalidSetting | Errors.InvalidPolicy,
   HttpClient.HttpClient | Scope.Scope
 > =>
   Effect.gen(function*() {
@@ -99,6 +120,9 @@ export const make = (
     const flags = new Map<string, string>()
     if (options.maxRetries !== undefined) flags.set("OLLAMA_RETRY_MAX_ATTEMPTS", String(options.maxRetries + 1))
     if (options.baseUrl !== undefined) flags.set("OLLAMA_HOST", options.baseUrl)
+    // a bad value that came from a flag is named by the flag, as the user typed it
+    // (--max-retries is checked by the command line before it gets here)
+    const flagNames = new Map<string, string>(options.baseUrl === undefined ? [] : [["OLLAMA_HOST", "--ollama-url"]])
     const environment = yield* Effect.configProviderWith(Effect.succeed)
     const provider = ConfigProvider.fromMap(flags, { pathDelim: "_" }).pipe(ConfigProvider.orElse(() => environment))
 
@@ -111,7 +135,12 @@ export const make = (
       },
       ...(timeout === undefined ? {} : { timeouts: { small: timeout, large: timeout } })
     })
-    const context = yield* Layer.build(layer).pipe(Effect.withConfigProvider(provider))
+    const context = yield* Layer.build(layer).pipe(
+      Effect.withConfigProvider(provider),
+      Effect.mapError((error) =>
+        ConfigError.isConfigError(error) ? InvalidSetting.fromConfigError(error, flagNames) : error
+      )
+    )
     const ollama = Context.get(context, Ollama.Ollama)
     return {
       model,

@@ -165,8 +165,31 @@ describe("koderz command line errors", () => {
     [["benchmark", "--end", "11"], /--end must be a whole number ≤ 10 \(the set has 10 problems/],
     [["benchmark", "--bogus"], /Received unknown argument: '--bogus'/],
     [["bench"], /Invalid subcommand for koderz/],
-    [["benchmark", "--local-model", "healthy:7b"], /bad configuration: .*OLLAMA_RETRY_BASE_DELAY/, {
+    [["benchmark", "--local-model", "healthy:7b"], /^koderz: OLLAMA_RETRY_BASE_DELAY: Expected a duration/, {
       OLLAMA_RETRY_BASE_DELAY: "soon"
+    }],
+    // a repeated option without its value: @effect/cli alone would drop it and run the default models
+    [["benchmark", "--local-model"], /^koderz: --local-model needs a value \(koderz benchmark --help\)$/],
+    [["benchmark", "--end", "3", "--local-model"], /^koderz: --local-model needs a value/],
+    [["benchmark", "--local-model", "--end", "3"], /^koderz: --local-model needs a value/],
+    [["benchmark", "--local-model", ""], /^koderz: --local-model needs a value/],
+    [["benchmark", "--local-model", "healthy:7b", "--ollama-url"], /^koderz: --ollama-url needs a value/],
+    // a value from a flag is named by the flag, the same value from the environment by its variable
+    [
+      ["benchmark", "--ollama-url", "ftp://x"],
+      /^koderz: --ollama-url: Expected host:port or a URL: expected http or https, got "ftp:\/\/" in "ftp:\/\/x"$/
+    ],
+    [["benchmark"], /^koderz: OLLAMA_HOST: Expected host:port or a URL: expected http or https/, {
+      OLLAMA_HOST: "ftp://x"
+    }],
+    // one problem per variable, not the parser's tree of alternatives
+    [
+      ["benchmark", "--local-model", "healthy:7b"],
+      /^koderz: OLLAMA_TIMEOUT: Expected a duration such as "30 seconds" or "500 millis", got "abc"$/,
+      { OLLAMA_TIMEOUT: "abc" }
+    ],
+    [["benchmark", "--local-model", "healthy:7b"], /^koderz: LOG_LEVEL: Expected a log level but received "loud"$/, {
+      LOG_LEVEL: "loud"
     }]
   ]
 

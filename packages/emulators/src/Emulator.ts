@@ -241,8 +241,11 @@ export const serve = <E, R>(
         ))
 
     const nodeServer = http.createServer()
-    const server = yield* NodeHttpServer.make(() =>
-      nodeServer, { port: options.port ?? 0, host: "127.0.0.1" })
+    // Uninterruptible: interrupted while listening, NodeHttpServer.make registers no close and the port stays bound.
+    const server = yield* Effect.uninterruptible(
+      NodeHttpServer.make(() =>
+        nodeServer, { port: options.port ?? 0, host: "127.0.0.1" })
+    )
     // runs before the server's own close, which would otherwise wait for idle keep-alive connections
     yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     yield* server.serve(handler)

@@ -3,9 +3,9 @@ import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
 import { Prometheus } from "@bulwark/telemetry"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Logger, Redacted } from "effect"
-import * as Config from "../src/config.js"
-import { program } from "../src/program.js"
+import { Effect, Layer, Logger } from "effect"
+import { program } from "../src/Program.js"
+import * as Settings from "../src/Settings.js"
 
 describe("the program (src/main.ts without the process)", () => {
   it.live("serves, runs the load, and the log tells the breaker's whole cycle", () =>
@@ -14,7 +14,7 @@ describe("the program (src/main.ts without the process)", () => {
       const logger = Logger.make(({ message }) => {
         lines.push(Array.isArray(message) ? message.join(" ") : String(message))
       })
-      const settings = yield* Config.load(
+      const settings = yield* Settings.load(
         [
           "--port=0",
           "--load-duration",
@@ -67,33 +67,4 @@ describe("the program (src/main.ts without the process)", () => {
         jobs: null
       })
     }), { timeout: 20_000 })
-
-  it.effect("flags over the environment over the defaults; a bad argument or value is a message naming it", () =>
-    Effect.gen(function*() {
-      const env = { HEARTBEAT_PORT: "9000", HEARTBEAT_LOAD_INTERVAL: "1 second", OLLAMA_HOST: "http://gpu:11434" }
-      const settings = yield* Config.load(["--port", "0", "--serve", "--openai-faults=status=500"], env)
-      expect(settings).toMatchObject({
-        port: 0,
-        serve: true,
-        verbose: false,
-        loadInterval: Duration.seconds(1),
-        loadDuration: Duration.seconds(12),
-        ollama: { url: "http://gpu:11434", model: "llama3.2:3b" },
-        openai: { url: undefined, apiKey: undefined, model: "gpt-4o-mini", faults: "status=500" }
-      })
-      expect(Redacted.value((yield* Config.load([], { LLM_API_KEY: "sk-1" })).openai.apiKey!)).toBe("sk-1")
-
-      const unknown = yield* Effect.flip(Config.load(["--prot", "8080"], {}))
-      expect(unknown.message).toMatch(/^unknown argument "--prot"\nusage: heartbeat/)
-      expect((yield* Effect.flip(Config.load(["--port"], {}))).message).toMatch(/^--port needs a value\n/)
-      expect((yield* Effect.flip(Config.load(["--port", "eighty"], {}))).message).toContain(
-        "Invalid data at HEARTBEAT_PORT: \"Expected an integer value but received \"eighty\"\""
-      )
-      expect((yield* Effect.flip(Config.load(["--port", "70000"], {}))).message).toContain(
-        "Invalid data at HEARTBEAT_PORT: \"Expected a port in [0, 65535] (0: a free one)\""
-      )
-      expect((yield* Effect.flip(Config.load([], { HEARTBEAT_LOAD_DURATION: "soon" }))).message).toContain(
-        "Invalid data at HEARTBEAT_LOAD_DURATION"
-      )
-    }))
 })

@@ -5,7 +5,7 @@
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Clock, Duration, Effect, Schedule } from "effect"
-import { Summary } from "./service.js"
+import { Summary } from "./Service.js"
 
 export interface Report {
   readonly requests: number

@@ -2,10 +2,12 @@
  * The example's settings: from flags (`--port 8080`), else the environment
  * (`HEARTBEAT_PORT=8080`), else the defaults. A flag is its variable's name
  * without the `HEARTBEAT_` prefix, lower-case with dashes, so both go through
- * one `Config` and a bad value is named the same way either way.
+ * one `Config`; a bad value is named as the user gave it, by its flag or by
+ * its variable.
  */
 import type { Redacted } from "effect"
-import { Config, ConfigProvider, Data, Duration, Effect, Either, Option } from "effect"
+import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Either, Option } from "effect"
+import * as ConfigErrors from "./internal/configError.js"
 
 /** One upstream: where it is (none: an in-process emulator), its model and, for the emulator, its fault timeline. */
 export interface Upstream {
@@ -30,7 +32,30 @@ export interface Settings {
   readonly verbose: boolean
 }
 
-const optionalUrl = (name: string) => Config.option(Config.nonEmptyString(name)).pipe(Config.map(Option.getOrUndefined))
+/** An http(s) URL, without its trailing slashes. */
+const httpUrl = (text: string): string | undefined => {
+  const url = URL.canParse(text) ? new URL(text) : undefined
+  return url !== undefined && (url.protocol === "http:" || url.protocol === "https:")
+    ? url.href.replace(/\/+$/, "")
+    : undefined
+}
+
+/** `OLLAMA_HOST` as Ollama reads it: a URL, or `host[:port]` over http, port 11434 by default. */
+const ollamaHost = (text: string): string | undefined => {
+  if (text.includes("://")) return httpUrl(text)
+  const url = httpUrl(`http://${text}`)
+  return url === undefined ? undefined : new URL(url).port === "" ? `${url}:11434` : url
+}
+
+const optionalUrl = (name: string, parse: (text: string) => string | undefined, expected: string) =>
+  Config.option(
+    Config.nonEmptyString(name).pipe(Config.mapOrFail((text) => {
+      const url = parse(text.trim())
+      return url === undefined
+        ? Either.left(ConfigError.InvalidData([], `Expected ${expected}, got ${JSON.stringify(text)}`))
+        : Either.right(url)
+    }))
+  ).pipe(Config.map(Option.getOrUndefined))
 
 /**
  * `OLLAMA_HOST` and `LLM_*` as `@bulwark/clients` reads them, so one environment
@@ -45,12 +70,12 @@ export const settings: Config.Config<Settings> = Config.all({
     Config.withDefault(8080)
   ),
   ollama: Config.all({
-    url: optionalUrl("OLLAMA_HOST"),
+    url: optionalUrl("OLLAMA_HOST", ollamaHost, "host:port or an http(s) URL"),
     model: Config.nonEmptyString("OLLAMA_MODEL").pipe(Config.withDefault("llama3.2:3b")),
     faults: Config.string("HEARTBEAT_OLLAMA_FAULTS").pipe(Config.withDefault("latency=5ms..30ms"))
   }),
   openai: Config.all({
-    url: optionalUrl("LLM_BASE_URL"),
+    url: optionalUrl("LLM_BASE_URL", httpUrl, "an http(s) URL"),
     apiKey: Config.option(Config.redacted("LLM_API_KEY")).pipe(Config.map(Option.getOrUndefined)),
     model: Config.nonEmptyString("LLM_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
     // healthy for 3 s, down for 5 s, then healthy: the breaker opens, probes, and closes
@@ -88,8 +113,24 @@ export class BadArguments extends Data.TaggedError("BadArguments")<{ readonly re
   }
 }
 
-/** The flags as the variables they stand for: `--port 0` → `HEARTBEAT_PORT=0`, `--serve` → `HEARTBEAT_SERVE=true`. */
-export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Map<string, string>, BadArguments> => {
+/** A value that cannot be used, named by its flag or its variable; `main` prints it and exits 2. */
+export class InvalidSetting extends Data.TaggedError("InvalidSetting")<{ readonly detail: string }> {
+  override get message() {
+    return this.detail
+  }
+}
+
+/**
+ * The flags as the variables they stand for (`--port 0` → `HEARTBEAT_PORT=0`,
+ * `--serve` → `HEARTBEAT_SERVE=true`), and the flag each variable came from.
+ */
+export const parseFlags = (
+  args: ReadonlyArray<string>
+): Either.Either<
+  { readonly variables: Map<string, string>; readonly flags: Map<string, string> },
+  BadArguments
+> => {
+  const variables = new Map<string, string>()
   const flags = new Map<string, string>()
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
@@ -104,25 +145,27 @@ export const parseFlags = (args: ReadonlyArray<string>): Either.Either<Map<strin
       value = args[++i]
       if (value === undefined) return Either.left(new BadArguments({ reason: `${arg} needs a value` }))
     }
-    flags.set(`HEARTBEAT_${name}`, value)
+    variables.set(`HEARTBEAT_${name}`, value)
+    flags.set(`HEARTBEAT_${name}`, `--${match[1]}`)
   }
-  return Either.right(flags)
+  return Either.right({ variables, flags })
 }
 
 /**
- * The settings from `args` over `env` (default: the process's environment). A
- * bad value fails with `BadArguments` naming its variable.
+ * The settings from `args` over `env` (default: the process's environment).
+ * A command line not understood fails with `BadArguments`, a bad value with
+ * `InvalidSetting` naming its flag, or its variable when no flag set it.
  */
 export const load = (
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string | undefined>> = process.env
-): Effect.Effect<Settings, BadArguments> =>
-  Effect.flatMap(parseFlags(args), (flags) => {
+): Effect.Effect<Settings, BadArguments | InvalidSetting> =>
+  Effect.flatMap(parseFlags(args), ({ flags, variables: fromFlags }) => {
     const variables = new Map<string, string>()
     for (const [name, value] of Object.entries(env)) if (value !== undefined) variables.set(name, value)
-    for (const [name, value] of flags) variables.set(name, value)
+    for (const [name, value] of fromFlags) variables.set(name, value)
     return Effect.withConfigProvider(settings, ConfigProvider.fromMap(variables)).pipe(
-      Effect.mapError((error) => new BadArguments({ reason: String(error) }))
+      Effect.mapError((error) => new InvalidSetting({ detail: ConfigErrors.describe(error, flags) }))
     )
   })
 

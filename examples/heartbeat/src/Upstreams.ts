@@ -12,7 +12,7 @@ import { OllamaEmulator, OpenAiEmulator } from "@bulwark/emulators"
 import { ResilientClient } from "@bulwark/http"
 import { HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Duration, Effect, Redacted, Schema } from "effect"
-import type { Settings } from "./config.js"
+import type { Settings } from "./Settings.js"
 
 /** The services, as the breakers, logs and metrics name them. */
 export const names = ["ollama", "openai"] as const

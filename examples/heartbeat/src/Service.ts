@@ -11,9 +11,9 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platf
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Either, Schema } from "effect"
 import { createServer } from "node:http"
-import type { Settings } from "./config.js"
-import type { Name, Upstream } from "./upstreams.js"
-import * as Upstreams from "./upstreams.js"
+import type { Settings } from "./Settings.js"
+import type { Name, Upstream } from "./Upstreams.js"
+import * as Upstreams from "./Upstreams.js"
 
 /** One upstream's part of a summary: its answer or why there is none, and its breaker's state after the call. */
 export const Part = Schema.Union(
@@ -95,7 +95,11 @@ export const serve = (settings: Settings) =>
   Effect.gen(function*() {
     const upstreams = yield* Upstreams.make(settings)
     const nodeServer = createServer()
-    const server = yield* NodeHttpServer.make(() => nodeServer, { port: settings.port, host: "127.0.0.1" })
+    // Uninterruptible: NodeHttpServer.make's finalizer leaves alone a server not yet listening, so one
+    // interrupted during `listen` (a sibling layer failed) would go on listening and keep the process alive.
+    const server = yield* Effect.uninterruptible(
+      NodeHttpServer.make(() => nodeServer, { port: settings.port, host: "127.0.0.1" })
+    )
     // before the server's own close, which would wait for idle keep-alive connections
     yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     yield* server.serve(router(upstreams))

@@ -4,8 +4,8 @@ import { Prometheus } from "@bulwark/telemetry"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Layer } from "effect"
-import * as Config from "../src/config.js"
-import * as Service from "../src/service.js"
+import * as Service from "../src/Service.js"
+import * as Settings from "../src/Settings.js"
 
 /** Breakers quick enough for a test: 3 failures open one for 300 ms; 2 probe successes close it. */
 const breakers = CircuitBreakers.layer({
@@ -19,8 +19,8 @@ interface Answer {
   readonly body: any
 }
 
-const start = (settings: Partial<Config.Settings>) =>
-  Effect.map(Service.serve({ ...Config.defaults, ...settings }), ({ url }) => {
+const start = (settings: Partial<Settings.Settings>) =>
+  Effect.map(Service.serve({ ...Settings.defaults, ...settings }), ({ url }) => {
     const call = (method: "GET" | "POST", path: string): Effect.Effect<Answer> =>
       Effect.promise(async (signal) => {
         const response = await fetch(`${url}${path}`, { method, signal })
@@ -42,7 +42,7 @@ describe.sequential("the heartbeat example", () => {
       Effect.gen(function*() {
         // Emulator time: healthy until 300 ms, 503 until 2.5 s, then healthy again. The window is
         // wide for a loaded machine: a request every ~50 ms needs only 3 of them inside it.
-        const { call } = yield* start({ openai: { ...Config.defaults.openai, faults: "status=503@300ms-2500ms" } })
+        const { call } = yield* start({ openai: { ...Settings.defaults.openai, faults: "status=503@300ms-2500ms" } })
         const seen: Array<string> = []
         const summaries: Array<{ readonly openai: string; readonly summary: Answer }> = []
         // One request, then one look at the heartbeat, until the breaker closed again after opening:
@@ -98,7 +98,7 @@ describe.sequential("the heartbeat example", () => {
     "POST /breakers/openai/reset closes an open breaker; an unknown breaker is a 404",
     () =>
       Effect.gen(function*() {
-        const { call } = yield* start({ openai: { ...Config.defaults.openai, faults: "status=503" } })
+        const { call } = yield* start({ openai: { ...Settings.defaults.openai, faults: "status=503" } })
         for (let i = 0; i < 3; i++) expect((yield* call("GET", "/summary")).body.status).toBe("degraded")
         const open = yield* call("GET", "/heartbeat")
         expect(open.body).toMatchObject({ status: "degraded", breakers: { openai: { state: "OPEN", degraded: true } } })
@@ -129,8 +129,8 @@ describe.sequential("the heartbeat example", () => {
     () =>
       Effect.gen(function*() {
         const { call } = yield* start({
-          ollama: { ...Config.defaults.ollama, faults: "status=500" },
-          openai: { ...Config.defaults.openai, faults: "status=503" }
+          ollama: { ...Settings.defaults.ollama, faults: "status=500" },
+          openai: { ...Settings.defaults.openai, faults: "status=503" }
         })
         const down = yield* call("GET", "/summary")
         expect(down.status).toBe(503)

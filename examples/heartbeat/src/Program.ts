@@ -4,9 +4,9 @@
  */
 import { Heartbeat } from "@bulwark/telemetry"
 import { Duration, Effect, Schema } from "effect"
-import type { Settings } from "./config.js"
-import * as Load from "./load.js"
-import * as Service from "./service.js"
+import * as Load from "./Load.js"
+import * as Service from "./Service.js"
+import type { Settings } from "./Settings.js"
 
 export const program = (settings: Settings) =>
   Effect.gen(function*() {
