@@ -5,8 +5,8 @@
  * value is refused, naming its variable, before anything starts: never a
  * silent default.
  */
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import { Config, ConfigError, Effect, Either, Schema } from "effect"
-import * as ConfigErrors from "./internal/configError.js"
 
 export interface Settings {
   /** Pieces to compose. */

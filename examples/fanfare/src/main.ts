@@ -8,13 +8,13 @@
  * Exit codes: 0 when every piece was composed, 1 when one was not (or the
  * run could not start), 2 for a bad variable (one line naming it).
  */
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import { JobStore } from "@bulwark/jobs"
 import { Telemetry } from "@bulwark/telemetry"
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, ConfigError, Console, Effect, Exit } from "effect"
 import * as Fanfare from "./Fanfare.js"
-import * as ConfigErrors from "./internal/configError.js"
 import * as Log from "./Log.js"
 import * as Settings from "./Settings.js"
 import * as Summary from "./Summary.js"

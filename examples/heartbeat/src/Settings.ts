@@ -5,9 +5,9 @@
  * one `Config`; a bad value is named as the user gave it, by its flag or by
  * its variable.
  */
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import type { Redacted } from "effect"
 import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Either, Option } from "effect"
-import * as ConfigErrors from "./internal/configError.js"
 
 /** One upstream: where it is (none: an in-process emulator), its model and, for the emulator, its fault timeline. */
 export interface Upstream {

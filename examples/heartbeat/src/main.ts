@@ -11,11 +11,11 @@
  * taken), 2 for a bad argument or variable (one message naming it).
  */
 import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import { Prometheus, Telemetry } from "@bulwark/telemetry"
 import { FetchHttpClient } from "@effect/platform"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, ConfigError, Effect, Exit, Layer } from "effect"
-import * as ConfigErrors from "./internal/configError.js"
 import * as Log from "./Log.js"
 import { program } from "./Program.js"
 import * as Settings from "./Settings.js"

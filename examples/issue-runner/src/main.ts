@@ -8,10 +8,10 @@
  *
  * @since 0.1.0
  */
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import { Telemetry } from "@bulwark/telemetry"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, ConfigError, Effect, Either, Exit } from "effect"
-import * as ConfigErrors from "./internal/configError.js"
 import * as Runner from "./Runner.js"
 
 /** What the user can fix (a variable, the issues file) exits 2; anything else that stops the run, 1. */

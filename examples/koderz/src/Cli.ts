@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import type { CliApp } from "@effect/cli"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
@@ -21,7 +22,6 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import type { HttpClient } from "@effect/platform"
 import { Config, ConfigError, Console, Duration, Effect, Logger, LogLevel, Option, Schema } from "effect"
 import * as Benchmark from "./Benchmark.js"
-import * as ConfigErrors from "./internal/configError.js"
 import * as Lab from "./Lab.js"
 import * as ModelClient from "./ModelClient.js"
 import type { ModelReport } from "./Outcome.js"

@@ -14,12 +14,12 @@
  * @since 0.1.0
  */
 import * as Ollama from "@bulwark/clients/Ollama"
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import type * as Errors from "@bulwark/core/Errors"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type { Duration, Scope } from "effect"
 import { Cause, ConfigError, ConfigProvider, Context, Effect, Exit, Layer, Schema } from "effect"
-import * as ConfigErrors from "./internal/configError.js"
 
 /**
  * @since 0.1.0

@@ -25,6 +25,10 @@ export * as Classify from "./Classify.js"
 /**
  * @since 0.1.0
  */
+export * as ConfigErrors from "./ConfigErrors.js"
+/**
+ * @since 0.1.0
+ */
 export * as Errors from "./Errors.js"
 /**
  * @since 0.1.0

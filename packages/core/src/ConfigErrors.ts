@@ -1,9 +1,13 @@
 /**
  * A `ConfigError` as one line a person can act on — each variable and what is
- * wrong with it (`FANFARE_JOBS: Expected a whole number ≥ 1, got 0`) —
- * instead of `String(error)`'s `(Invalid data at FANFARE_JOBS: …)` trees.
+ * wrong with it (`ORPHEUS_TIMEOUT: Expected a duration, got "soon"`) — instead
+ * of `String(error)`'s `(Invalid data at ORPHEUS.TIMEOUT: …)` trees. Every
+ * Bulwark `layerConfig` fails with a `ConfigError`; a program's `main` prints
+ * this and exits.
+ *
+ * @since 0.1.0
  */
-import type { ConfigError } from "effect"
+import type * as ConfigError from "effect/ConfigError"
 
 interface Problem {
   /** The variable (or the flag that set it); `""` for a problem that names its own. */
@@ -33,8 +37,11 @@ const problems = (error: ConfigError.ConfigError, names: ReadonlyMap<string, str
 }
 
 /**
- * The problems of `error`, `; `-separated. A variable in `names` is shown by
- * that name instead: the flag that set it.
+ * The problems of `error`, `; `-separated, each once. A variable in `names`
+ * is shown by that name instead: the command-line flag that set it.
+ *
+ * @since 0.1.0
+ * @category Formatting
  */
 export const describe = (error: ConfigError.ConfigError, names: ReadonlyMap<string, string> = new Map()): string =>
   [...new Set(problems(error, names).map(line))].join("; ")
