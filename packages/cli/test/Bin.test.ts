@@ -123,7 +123,7 @@ describe("the bulwark process", () => {
     }), 150_000)
 
   it.scopedLive(
-    "Ctrl-C during the demo: exit 130 (not every job succeeded), and no line after it",
+    "Ctrl-C during the demo: exit 130 (not every job succeeded), and no line about the shutdown",
     () =>
       Effect.gen(function*() {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bulwark-bin-"))
@@ -137,9 +137,15 @@ describe("the bulwark process", () => {
         const result = yield* exitOf(demo)
         expect(result.code).toBe(Cli.ExitCode.interrupted)
         expect(result.stderr).not.toMatch(stackLine)
-        // No summary table, and at most the lines already on their way when the signal came.
+        // No summary table. Lines already on their way when the signal came may follow (how many
+        // depends on the machine's load), but only the running show's own kind: nothing that reports
+        // the shutdown, as if interrupted jobs had failed, been released or been cancelled.
         expect(result.stdout).not.toContain("│ jobs")
-        expect(result.stdout.split("\n").length - linesAtInterrupt).toBeLessThanOrEqual(3)
+        const after = result.stdout.split("\n").slice(linesAtInterrupt - 1).filter((line) => line !== "")
+        for (const line of after) {
+          expect(line).toMatch(/^ +\d+\.\d\ds {2}(job \d\d |submitted |breaker |heartbeat )/)
+          expect(line).not.toMatch(/interrupt|releas|cancel|job \d\d failed|│/i)
+        }
       }),
     150_000
   )
