@@ -75,7 +75,7 @@ describe("ResilientClient observability", () => {
     ])
   })
 
-  it.live("WARN on each retryable failure with status, hint and raw header; ERROR on giving up", () =>
+  it.live("one WARN per retry (the policy's), the response's facts at DEBUG; ERROR on giving up", () =>
     Effect.gen(function*() {
       const server = yield* serve(() => ({ status: 503, headers: { "retry-after": "0" } }))
       const client = yield* ResilientClient.make({ service: "logs-svc", policy: fast })
@@ -84,9 +84,18 @@ describe("ResilientClient observability", () => {
         client.execute(HttpClientRequest.get(server.url), { requestId: "r-9" }).pipe(Effect.provide(layer))
       )
       expect(error).toBeInstanceOf(Retry.RetriesExhausted)
-      const warnings = lines.filter((line) => line.level === "WARN" && line.message.includes("attempt"))
-      const ours = warnings.filter((line) => line.annotations.hint_raw !== undefined)
-      expect(ours.map((line) => line.annotations.attempt)).toEqual([1, 2, 3])
+      const warnings = lines.filter((line) => line.level === "WARN")
+      // Two retries and the give-up, each said once, by the policy.
+      expect(warnings.map((line) => line.message)).toEqual([
+        expect.stringMatching(/^\[Attempt 1\/3\] logs-svc failed: .*\. Retrying in /),
+        expect.stringMatching(/^\[Attempt 2\/3\] logs-svc failed: .*\. Retrying in /),
+        expect.stringMatching(/^\[Attempt 3\/3\] logs-svc failed: .*\. Giving up: /)
+      ])
+      const ours = lines.filter((line) => line.annotations.hint_raw !== undefined)
+      expect(ours.map((line) => [line.level, line.annotations.attempt])).toEqual([["DEBUG", 1], ["DEBUG", 2], [
+        "DEBUG",
+        3
+      ]])
       expect(ours[0]!.annotations).toMatchObject({
         service: "logs-svc",
         request_id: "r-9",
@@ -101,6 +110,25 @@ describe("ResilientClient observability", () => {
       expect(errors).toHaveLength(1)
       expect(errors[0]!.message).toMatch(/^logs-svc GET http:\/\/127\.0\.0\.1:\d+\/? gave up after 3 attempts/)
       expect(errors[0]!.annotations).toMatchObject({ attempts: 3, error: "RetriesExhausted", request_id: "r-9" })
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+
+  it.live("a hint the client cannot read: the policy's WARN names the header and its raw value, once", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((call) =>
+        call === 1 ? { status: 503, headers: { "retry-after": "soon" } } : { status: 200 }
+      )
+      const client = yield* ResilientClient.make({ service: "garbled-svc", policy: fast })
+      const { layer, lines } = capture()
+      yield* client.execute(HttpClientRequest.get(server.url)).pipe(Effect.provide(layer))
+      const warnings = lines.filter((line) => line.level === "WARN")
+      expect(warnings.map((line) => line.message)).toEqual([
+        expect.stringMatching(/^\[Attempt 1\/3\] garbled-svc failed: .*ignored retry-after "soon".*Retrying in /)
+      ])
+      const facts = lines.filter((line) => line.annotations.hint_raw !== undefined)
+      expect(facts.map((line) => [line.level, line.annotations.hint_header, line.annotations.hint_raw])).toEqual([
+        ["DEBUG", "retry-after", "soon"]
+      ])
+      expect(facts[0]!.message.match(/soon/g)).toHaveLength(1)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
   it.live("no WARN or ERROR for a refusal that is not retried", () =>

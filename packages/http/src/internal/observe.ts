@@ -8,7 +8,6 @@ import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as HttpFailures from "../HttpFailures.js"
 import * as HttpMetrics from "../HttpMetrics.js"
-import type * as ServerHints from "../ServerHints.js"
 
 /** Query parameters whose values never reach a span: credentials and signatures. */
 const secretParam = /key|token|secret|sig|password|passwd|auth|credential|session|code/i
@@ -38,17 +37,6 @@ const tagOf = (error: unknown): string =>
 
 const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
-const describeHint = (hint: ServerHints.Hint): string | undefined => {
-  switch (hint._tag) {
-    case "Delay":
-      return `server hint ${hint.header} "${hint.raw}" → ${Duration.format(hint.retryAfter)}`
-    case "Invalid":
-      return `ignored ${hint.header} "${hint.raw}" (${hint.reason})`
-    case "None":
-      return undefined
-  }
-}
-
 /** The metrics of one service, tagged once per combination of tags. */
 const tagged = <M extends Metric.Metric<any, any, any>>(base: M, service: string, names: ReadonlyArray<string>) => {
   const cache = new Map<string, M>()
@@ -64,7 +52,7 @@ const tagged = <M extends Metric.Metric<any, any, any>>(base: M, service: string
   }
 }
 
-/** What every attempt of one service reports: metrics, span attributes, a WARN line on a retryable failure. */
+/** What every attempt of one service reports: metrics, span attributes, a log line on a retryable failure. */
 export const observer = (service: string) => {
   const requests = tagged(HttpMetrics.requests, service, ["method", "status_class"])
   const failures = tagged(HttpMetrics.failures, service, ["error"])
@@ -83,6 +71,8 @@ export const observer = (service: string) => {
     effects.push(Effect.annotateCurrentSpan(annotations))
     const log: Record<string, unknown> = { attempt, error: tagOf(error) }
     const said: Array<string> = []
+    // The retry policy writes the WARN line of a retry: what failed (the error's message names any
+    // hint that was ignored) and what it does next. This line adds the response's facts at DEBUG.
     if (facts !== undefined) {
       log.status = status
       const { hint, shouldRetry } = facts
@@ -90,8 +80,10 @@ export const observer = (service: string) => {
         effects.push(Metric.increment(hints(hint.header, hint._tag === "Delay" ? "delay" : "invalid")))
         log.hint_header = hint.header
         log.hint_raw = hint.raw
-        if (hint._tag === "Delay") log.hint_ms = Duration.toMillis(hint.retryAfter)
-        said.push(describeHint(hint)!)
+        if (hint._tag === "Delay") {
+          log.hint_ms = Duration.toMillis(hint.retryAfter)
+          said.push(`server hint ${hint.header} "${hint.raw}" → ${Duration.format(hint.retryAfter)}`)
+        }
       }
       if (shouldRetry._tag !== "None") {
         const verdict = shouldRetry._tag === "Force" ? String(shouldRetry.retry) : "invalid"
@@ -99,17 +91,13 @@ export const observer = (service: string) => {
           Metric.increment(hints(shouldRetry._tag === "Force" ? "x-should-retry" : shouldRetry.header, verdict))
         )
         log.should_retry_raw = shouldRetry.raw
-        said.push(`x-should-retry "${shouldRetry.raw}"${verdict === "invalid" ? " (ignored)" : ""}`)
+        if (shouldRetry._tag === "Force") said.push(`x-should-retry "${shouldRetry.raw}"`)
       }
     }
     if (retryable) {
       const hintText = said.length === 0 ? "" : `; ${said.join("; ")}`
-      effects.push(
-        Effect.annotateLogs(
-          Effect.logWarning(`${service} ${method} attempt ${attempt} failed: ${messageOf(error)}${hintText}`),
-          log
-        )
-      )
+      const line = `${service} ${method} attempt ${attempt} failed: ${messageOf(error)}${hintText}`
+      effects.push(Effect.annotateLogs(Effect.logDebug(line), log))
     }
     return Effect.all(effects, { discard: true })
   }
