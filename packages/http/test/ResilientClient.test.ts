@@ -202,8 +202,8 @@ describe("ResilientClient", () => {
 
   it.live("a per-request timeout: AttemptTimedOut, not retried for a POST without a key", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* setup(() => ({ status: 200, delay: 300 }))
-      const error = yield* Effect.flip(client.execute(HttpClientRequest.post(server.url), { timeout: "30 millis" }))
+      const { client, server } = yield* setup(() => ({ status: 200, delay: 3_000 }))
+      const error = yield* Effect.flip(client.execute(HttpClientRequest.post(server.url), { timeout: "250 millis" }))
       expect(error).toBeInstanceOf(Timeout.AttemptTimedOut)
       expect(error).toMatchObject({ service: "svc" })
       expect(server.calls()).toBe(1)
@@ -211,11 +211,11 @@ describe("ResilientClient", () => {
 
   it.live("a per-request timeout: a GET is retried, then gives up with the AttemptTimedOut", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* setup(() => ({ status: 200, delay: 300 }), {
+      const { client, server } = yield* setup(() => ({ status: 200, delay: 3_000 }), {
         retry: { maxAttempts: 2, base: "1 millis" },
         attemptTimeout: "10 seconds"
       })
-      const error = yield* Effect.flip(client.execute(HttpClientRequest.get(server.url), { timeout: "30 millis" }))
+      const error = yield* Effect.flip(client.execute(HttpClientRequest.get(server.url), { timeout: "250 millis" }))
       expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 2, lastError: { _tag: "AttemptTimedOut" } })
       expect(server.calls()).toBe(2)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))

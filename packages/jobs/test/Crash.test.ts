@@ -105,7 +105,7 @@ describe("crash", () => {
         const first = yield* startWorker(dbFile, executionsFile)
         yield* eventually(
           "12 jobs done and some running in the first worker",
-          "10 seconds",
+          "60 seconds",
           Effect.sync(() => {
             const executions = readExecutions(executionsFile)
             return executions.filter((e) => e.event === "end").length >= 12 && inFlight(executions).length > 0
@@ -124,7 +124,7 @@ describe("crash", () => {
         const second = yield* startWorker(dbFile, executionsFile)
         yield* eventually(
           "every job succeeded after the restart",
-          "10 seconds",
+          "60 seconds",
           Effect.map(all, (records) => records.length === jobCount && records.every((job) => job.state === "succeeded"))
         )
         second.child.kill("SIGTERM")
@@ -173,6 +173,6 @@ describe("crash", () => {
         }
         expect(executions.length).toBeGreaterThan(2 * jobCount)
       }),
-    30_000
+    150_000
   )
 })
