@@ -1,10 +1,9 @@
 import * as ServeCommand from "@bulwark/cli/ServeCommand"
-import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
 import * as Telemetry from "@bulwark/telemetry/Telemetry"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import * as net from "node:net"
 import * as path from "node:path"
 import { forkCli, runCli } from "./utils/cli.js"
@@ -114,36 +113,4 @@ describe("ServeCommand.run, traced", () => {
         expect(seen, span.name).not.toContain("s3cret")
       }
     }))
-})
-
-describe("ServeCommand.layer", () => {
-  it.scopedLive(
-    "embedded in a worker: the worker's own breakers in /heartbeat and /metrics, reset by POST",
-    () =>
-      Effect.gen(function*() {
-        const context = yield* Layer.build(
-          ServeCommand.layer({ port: 0 }).pipe(Layer.provideMerge(CircuitBreakers.layer()))
-        )
-        const { url } = Context.get(context, ServeCommand.Serve)
-        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-        const breakers = Context.get(context, CircuitBreakers.CircuitBreakers)
-        const orpheus = yield* breakers.get("orpheus")
-        yield* orpheus.isolate
-
-        const heartbeat = JSON.parse((yield* get(`${url}/heartbeat`)).body)
-        expect(heartbeat).toMatchObject({
-          status: "degraded",
-          breakers: { orpheus: { state: "ISOLATED" } },
-          jobs: null
-        })
-        const metrics = (yield* get(`${url}/metrics`)).body
-        expect(metrics).toMatch(/^bulwark_circuit_state\{[^}]*service="orpheus"[^}]*\} 3$/m)
-
-        const reset = yield* Effect.promise(() =>
-          fetch(`${url}/breakers/orpheus/reset`, { method: "POST" }).then((response) => response.json())
-        )
-        expect(reset).toMatchObject({ service: "orpheus", state: "CLOSED" })
-      }),
-    15_000
-  )
 })

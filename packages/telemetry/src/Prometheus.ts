@@ -14,7 +14,6 @@
  */
 import * as Metrics from "@effect/opentelemetry/Metrics"
 import * as Resource from "@effect/opentelemetry/Resource"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
@@ -26,7 +25,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import * as http from "node:http"
+import { listen } from "./internal/listen.js"
 import * as Env from "./internal/otelEnv.js"
 
 /**
@@ -187,10 +186,7 @@ export const layerServer = (
   const ServerLive = Layer.scoped(
     HttpServer.HttpServer,
     Effect.gen(function*() {
-      const nodeServer = http.createServer()
-      const server = yield* NodeHttpServer.make(() => nodeServer, { host, port: options.port ?? 9464 })
-      // before the server's own close, which would wait for idle keep-alive connections of the scraper
-      yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
+      const server = yield* listen({ host, port: options.port ?? 9464 })
       const app = yield* HttpRouter.toHttpApp(router)
       yield* server.serve(app)
       const port = server.address._tag === "TcpAddress" ? server.address.port : 0

@@ -9,6 +9,7 @@ import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
 import * as JobStore from "@bulwark/jobs/JobStore"
 import * as JobSupervisor from "@bulwark/jobs/JobSupervisor"
 import * as HeartbeatService from "@bulwark/telemetry/Heartbeat"
+import * as StatusServer from "@bulwark/telemetry/StatusServer"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
@@ -23,7 +24,6 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createLogUpdate } from "log-update"
 import type { DemoSummary, View } from "../Demo.js"
-import * as ServeCommand from "../ServeCommand.js"
 import * as Heartbeat from "./demoHeartbeat.js"
 import * as Monitor from "./demoMonitor.js"
 import * as Servers from "./demoServers.js"
@@ -126,10 +126,10 @@ export const show = (config: Settings): Effect.Effect<DemoSummary, ShowFailed, S
     const heartbeatContext = Context.make(CircuitBreakers.CircuitBreakers, breakers).pipe(
       Context.add(JobSupervisor.JobSupervisor, tools)
     )
-    const endpoints = yield* Layer.build(
-      ServeCommand.layer({ port: 0 }).pipe(Layer.provide(Layer.succeedContext(heartbeatContext)))
+    const status = yield* Layer.build(
+      StatusServer.layer({ port: 0 }).pipe(Layer.provide(Layer.succeedContext(heartbeatContext)))
     ).pipe(Effect.mapError((error) => failed(`could not serve the heartbeat: ${Report.describe(error)}`)))
-    const heartbeatUrl = `${Context.get(endpoints, ServeCommand.Serve).url}/heartbeat`
+    const heartbeatUrl = `${yield* Effect.provide(StatusServer.url, status)}/heartbeat`
     const watcher = yield* Effect.forkScoped(
       HeartbeatService.status.pipe(
         Effect.flatMap((status) => Effect.sync(() => monitor.onHeartbeat(status))),
