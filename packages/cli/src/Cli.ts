@@ -22,6 +22,7 @@ import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -97,6 +98,7 @@ export const run = Command.run(command, { name: "bulwark", version })
 export const ExitCode = {
   ok: 0,
   failed: 1,
+  /** The command line or an environment variable is wrong: nothing ran. */
   usage: 2,
   /** 128 + SIGINT, as a shell reports a program stopped by Ctrl-C. */
   interrupted: 130
@@ -182,13 +184,15 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, 
             onNone: () => "unexpected failure"
           })
       })
+      // A bad variable is wrong input, like a bad flag: nothing ran.
+      const code = Option.isSome(failure) && ConfigError.isConfigError(failure.value) ? ExitCode.usage : ExitCode.failed
       return Effect.as(
         Effect.zipRight(
           Console.error(`bulwark: ${what}`),
           // @effect/cli applies --log-level inside `run` only: out here it is read from the line.
           debugAsked(argv) ? Console.error(Cause.pretty(cause, { renderErrorCause: true })) : Effect.void
         ),
-        ExitCode.failed
+        code
       )
     }),
     plainUnlessTerminal

@@ -147,7 +147,7 @@ describe("bulwark", () => {
 })
 
 describe("bulwark and OpenTelemetry", () => {
-  it.scoped("a bad OTEL_* variable: one line naming it, exit 1, for every command that runs work", () =>
+  it.scoped("a bad OTEL_* variable: one line naming it, exit 2, for every command that runs work", () =>
     Effect.gen(function*() {
       const env = withEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" })
       const missing = `sqlite:${path.join(os.tmpdir(), "bulwark-no-such-dir", "jobs.db")}`
@@ -156,7 +156,7 @@ describe("bulwark and OpenTelemetry", () => {
       ) {
         const result = yield* runCli(...command).pipe(env)
         const name = command[0]!
-        expect(result.code, name).toBe(Cli.ExitCode.failed)
+        expect(result.code, name).toBe(Cli.ExitCode.usage)
         expect(result.stdout, name).toBe("")
         expect(result.stderr, name).toBe(
           `bulwark: invalid environment variable OTEL_EXPORTER_OTLP_ENDPOINT: Expected an http(s) URL, got "collector:4318"\n`

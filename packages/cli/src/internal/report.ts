@@ -1,15 +1,5 @@
+import * as ConfigErrors from "@bulwark/core/ConfigErrors"
 import * as ConfigError from "effect/ConfigError"
-
-/** Every variable that was wrong, with what was expected of it. */
-const configText = (error: ConfigError.ConfigError): string => {
-  switch (error._op) {
-    case "And":
-    case "Or":
-      return `${configText(error.left)}; ${configText(error.right)}`
-    default:
-      return error.path.length > 0 ? `${error.path.join(".")}: ${error.message}` : error.message
-  }
-}
 
 /**
  * One line that says what went wrong, from a typed error (its `message`,
@@ -21,7 +11,7 @@ const configText = (error: ConfigError.ConfigError): string => {
 export const describe = (error: unknown, depth = 0): string => {
   if (typeof error !== "object" || error === null) return String(error)
   // Its own message leaves out the variable's name (it is in the path).
-  if (ConfigError.isConfigError(error)) return `invalid environment variable ${configText(error)}`
+  if (ConfigError.isConfigError(error)) return `invalid environment variable ${ConfigErrors.describe(error)}`
   const record = error as { readonly message?: unknown; readonly _tag?: unknown; readonly cause?: unknown }
   const message = typeof record.message === "string" && record.message.trim() !== ""
     ? record.message.trim()
