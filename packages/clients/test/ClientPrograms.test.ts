@@ -4,12 +4,12 @@ import * as OpenAiEmulator from "@bulwark/emulators/OpenAiEmulator"
 import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Logger, LogLevel } from "effect"
-import * as crypto from "node:crypto"
 import * as GitHubProgram from "./programs/GitHubProgram.js"
 import * as LlmProgram from "./programs/LlmProgram.js"
 import * as OllamaProgram from "./programs/OllamaProgram.js"
 import * as OrpheusProgram from "./programs/OrpheusProgram.js"
 import { expectDocRegions } from "./utils/docs.js"
+import { app } from "./utils/keys.js"
 
 /** The complete programs of docs/clients.md, run as they are, configured by the environment only. */
 const withEnv = (env: Record<string, string>) =>
@@ -52,15 +52,11 @@ describe("the complete programs of docs/clients.md", () => {
 
   it.scopedLive("GitHub: one comment as the App's installation", () =>
     Effect.gen(function*() {
-      const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
-      const github = yield* GitHubEmulator.make({
-        appId: 42,
-        publicKey: publicKey.export({ type: "spki", format: "pem" }).toString()
-      })
+      const github = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey })
       const comment = yield* GitHubProgram.main("octo-org", "hello", 7).pipe(
         withEnv({
           GITHUB_APP_ID: "42",
-          GITHUB_PRIVATE_KEY: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+          GITHUB_PRIVATE_KEY: app.privateKey,
           GITHUB_INSTALLATION_ID: "1",
           GITHUB_API_URL: github.url
         })

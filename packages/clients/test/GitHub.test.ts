@@ -1,21 +1,18 @@
 import * as GitHubEmulator from "@bulwark/emulators/GitHubEmulator"
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration as D } from "effect"
 import { Clock, ConfigProvider, Duration, Effect, Layer, Logger, Redacted } from "effect"
-import * as crypto from "node:crypto"
 import * as GitHub from "../src/GitHub.js"
 import * as GitHubAppToken from "../src/GitHubAppToken.js"
+import { eventually } from "./utils/clock.js"
+import * as FaultWindow from "./utils/faultWindow.js"
+import { app, other } from "./utils/keys.js"
 
-const app = (() => {
-  const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
-  return {
-    publicKey: publicKey.export({ type: "spki", format: "pem" }).toString(),
-    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString()
-  }
-})()
-
-/** Real sockets and real sleeps: tiny backoff, so only server hints make a test wait. */
+/**
+ * Real sockets and real sleeps: tiny backoff, so only server hints make a test wait; an attempt timeout no
+ * healthy answer reaches on a loaded machine (a retried attempt would change the request counts).
+ */
 const fast = {
   retry: {
     maxAttempts: 3,
@@ -26,15 +23,17 @@ const fast = {
     rateLimitedAttempts: "free",
     maxRetryAfter: "2 hours"
   },
-  attemptTimeout: "1 second",
+  attemptTimeout: "3 seconds",
   totalTimeout: "5 seconds",
   circuitBreaker: false,
   retryAfterGate: false
 } as const
 
-const setup = (emulatorOptions: GitHubEmulator.Options = {}, options: GitHub.Options = {}) =>
+const setup = (emulatorOptions: GitHubEmulator.Options = {}, options: GitHub.Options = {}, clock = Clock.make()) =>
   Effect.gen(function*() {
-    const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, ...emulatorOptions })
+    const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, ...emulatorOptions }).pipe(
+      Effect.withClock(clock)
+    )
     const tokens = yield* GitHubAppToken.make({
       appId: 42,
       privateKey: Redacted.make(app.privateKey),
@@ -141,15 +140,27 @@ describe("GitHub against the GitHub emulator", () => {
 
   live("primary limit: waits until x-ratelimit-reset without spending an attempt", () =>
     Effect.gen(function*() {
+      // the emulator's clock stands still until the 403 is answered, then leaves the window: the second
+      // comment meets the limit however slow the machine; the client waits for the reset by its own clock
+      const window = FaultWindow.make()
+      const resets: Array<number> = []
       const { emulator, github } = yield* setup({ primary: { limit: 1, window: "700 millis" } }, {
-        policy: { ...fast, retry: { ...fast.retry, maxAttempts: 1 } }
-      })
+        policy: { ...fast, retry: { ...fast.retry, maxAttempts: 1 } },
+        transformClient: (http) =>
+          window.skipAfter(2, "2 seconds")(HttpClient.tap(http, (response: HttpClientResponse.HttpClientResponse) =>
+            Effect.sync(() => {
+              if (response.status === 403) resets.push(Number(response.headers["x-ratelimit-reset"]) * 1000)
+            })))
+      }, window.clock)
       yield* github.createComment(comment)
-      const { elapsed, result } = yield* timed(github.createComment(comment))
+      const { result } = yield* timed(github.createComment(comment))
+      const done = yield* Clock.currentTimeMillis
       expect(result._tag).toBe("Right")
-      expect(elapsed).toBeGreaterThanOrEqual(100)
-      // the window ends on a whole second (x-ratelimit-reset is epoch seconds): at most 700 ms + 1 s
-      expect(elapsed).toBeLessThan(2000)
+      // one refusal, then the retry at the reset (an earlier one would have met a second 403)
+      expect(resets).toHaveLength(1)
+      expect(done).toBeGreaterThanOrEqual(resets[0]!)
+      // and not much later: the retry follows the reset
+      expect(done - resets[0]!).toBeLessThan(2000)
       expect((yield* emulator.stats).responses).toEqual({ 201: 3, 403: 1 })
     }))
 
@@ -160,7 +171,8 @@ describe("GitHub against the GitHub emulator", () => {
         const { emulator, github } = yield* setup({ primary: { limit: 1, status: 429 } })
         yield* github.createComment(comment)
         const { elapsed, result } = yield* timed(github.createComment(comment))
-        expect(elapsed).toBeLessThan(500)
+        // at once: not after sleeping until the 5 s deadline
+        expect(elapsed).toBeLessThan(2000)
         const error = result._tag === "Left" ? result.left : undefined
         expect(error).toMatchObject({
           _tag: "RetriesExhausted",
@@ -178,7 +190,14 @@ describe("GitHub against the GitHub emulator", () => {
     "secondary limit with retry-after: waits what it says, then the comment is created",
     () =>
       Effect.gen(function*() {
-        const { emulator, github } = yield* setup({ secondary: { content: [{ limit: 1, window: "1 second" }] } })
+        // the emulator's clock stands still until the 403 is answered, then leaves the window: the second
+        // comment meets the limit however slow the machine
+        const window = FaultWindow.make()
+        const { emulator, github } = yield* setup(
+          { secondary: { content: [{ limit: 1, window: "1 second" }] } },
+          { transformClient: window.skipAfter(2, "2 seconds") },
+          window.clock
+        )
         yield* github.createComment(comment)
         const { elapsed, result } = yield* timed(github.createComment(comment))
         expect(result._tag).toBe("Right")
@@ -197,7 +216,8 @@ describe("GitHub against the GitHub emulator", () => {
           })
           yield* github.createComment(comment)
           const { elapsed, result } = yield* timed(github.createComment(comment))
-          expect(elapsed).toBeLessThan(500)
+          // at once: not after sleeping until the 5 s deadline
+          expect(elapsed).toBeLessThan(2000)
           expect(result._tag === "Left" ? result.left : undefined).toMatchObject({
             _tag: "RetriesExhausted",
             reason: "retry-after-beyond-deadline",
@@ -211,21 +231,32 @@ describe("GitHub against the GitHub emulator", () => {
     )
   }
 
-  /** Mints the token first, then lets the fault window (from 300 ms) begin. */
-  const faulted = (faults: string, options: GitHub.Options = {}) =>
+  /**
+   * Mints the token first, then moves the emulator's clock one minute on, into
+   * the fault window `@1m-`: the exchange is never faulted, however slow the machine.
+   */
+  const faulted = (fault: string, options: GitHub.Options = {}) =>
     Effect.gen(function*() {
-      const context = yield* setup({ faults }, options)
+      const window = FaultWindow.make()
+      const context = yield* setup({ faults: `${fault}@1m-` }, options, window.clock)
       yield* context.tokens.get
-      yield* Effect.sleep("300 millis")
+      expect((yield* context.emulator.stats).responses).toEqual({ 201: 1 })
+      yield* window.skip("1 minute")
       yield* context.emulator.resetStats
       return context
     })
+
+  /** The emulator's request count, once it has read every request sent (an abandoned one can be read late). */
+  const requestsReach = (emulator: GitHubEmulator.Service, count: number) =>
+    eventually(Effect.map(emulator.stats, (stats) => stats.requests >= count), `${count} requests`).pipe(
+      Effect.zipRight(Effect.map(emulator.stats, (stats) => stats.requests))
+    )
 
   live(
     "a 500 on the comment POST is not retried without an idempotency key, and is with one",
     () =>
       Effect.gen(function*() {
-        const { emulator, github } = yield* faulted("status=500@300ms-")
+        const { emulator, github } = yield* faulted("status=500")
         expect(yield* Effect.flip(github.createComment(comment))).toMatchObject({ _tag: "ServerError", status: 500 })
         expect((yield* emulator.stats).requests).toBe(1)
         const keyed = yield* Effect.flip(github.createComment(comment, { idempotencyKey: "comment-1" }))
@@ -236,7 +267,7 @@ describe("GitHub against the GitHub emulator", () => {
 
   live("a 503 on the comment POST is retried: GitHub did nothing", () =>
     Effect.gen(function*() {
-      const { emulator, github } = yield* faulted("status=503@300ms-")
+      const { emulator, github } = yield* faulted("status=503")
       expect(yield* Effect.flip(github.createComment(comment))).toMatchObject({
         _tag: "RetriesExhausted",
         attempts: 3,
@@ -247,11 +278,11 @@ describe("GitHub against the GitHub emulator", () => {
 
   live("a reset or an attempt timeout on the comment POST is not retried without a key", () =>
     Effect.gen(function*() {
-      const reset = yield* faulted("reset@300ms-")
+      const reset = yield* faulted("reset")
       expect(yield* Effect.flip(reset.github.createComment(comment))).toMatchObject({ _tag: "ConnectionFailed" })
       expect((yield* reset.emulator.stats).requests).toBe(1)
-      const slow = yield* faulted("latency=400ms@300ms-")
-      const error = yield* Effect.flip(slow.github.createComment(comment, { timeout: "100 millis" }))
+      const slow = yield* faulted("latency=1s")
+      const error = yield* Effect.flip(slow.github.createComment(comment, { timeout: "250 millis" }))
       expect(error).toMatchObject({ _tag: "AttemptTimedOut" })
       expect((yield* slow.emulator.comments).length).toBeLessThanOrEqual(1)
     }))
@@ -260,28 +291,30 @@ describe("GitHub against the GitHub emulator", () => {
     "a body that stalls past the attempt timeout is an AttemptTimedOut inside the attempt",
     () =>
       Effect.gen(function*() {
-        const { emulator, github } = yield* faulted("slow-body=2s@300ms-")
-        const plain = yield* timed(github.createComment(comment, { timeout: "150 millis" }))
+        // attempt timeouts long enough for a request to reach the emulator on a loaded machine
+        const { emulator, github } = yield* faulted("slow-body=5s", {
+          policy: { ...fast, retry: { ...fast.retry, maxAttempts: 2 } }
+        })
+        const plain = yield* timed(github.createComment(comment, { timeout: "500 millis" }))
         expect(plain.result._tag === "Left" ? plain.result.left : undefined).toMatchObject({ _tag: "AttemptTimedOut" })
-        expect(plain.elapsed).toBeLessThan(1000)
-        expect((yield* emulator.stats).requests).toBe(1)
+        // bounded by the attempt timeout, not by the 5 s body
+        expect(plain.elapsed).toBeLessThan(2500)
+        expect(yield* requestsReach(emulator, 1)).toBe(1)
         // with a key the stalled attempts are retried, each bounded by the attempt timeout
-        const keyed = yield* timed(github.createComment(comment, { timeout: "150 millis", idempotencyKey: "c-1" }))
+        const keyed = yield* timed(github.createComment(comment, { timeout: "500 millis", idempotencyKey: "c-1" }))
         expect(keyed.result._tag === "Left" ? keyed.result.left : undefined).toMatchObject({
           _tag: "RetriesExhausted",
-          attempts: 3,
+          attempts: 2,
           lastError: { _tag: "AttemptTimedOut" }
         })
-        expect(keyed.elapsed).toBeLessThan(1500)
-        expect((yield* emulator.stats).requests).toBe(4)
+        expect(keyed.elapsed).toBeLessThan(4000)
+        expect(yield* requestsReach(emulator, 3)).toBe(3)
       })
   )
 
   live("a refused app JWT fails the call after exactly one token exchange", () =>
     Effect.gen(function*() {
-      const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey
-        .export({ type: "spki", format: "pem" }).toString()
-      const { emulator, github } = yield* setup({ publicKey: other })
+      const { emulator, github } = yield* setup({ publicKey: other.publicKey })
       expect(yield* Effect.flip(github.createComment(comment))).toMatchObject({
         _tag: "AuthenticationFailed",
         status: 401,
@@ -294,7 +327,7 @@ describe("GitHub against the GitHub emulator", () => {
   live("wrong content type and truncated JSON are MalformedResponse naming the endpoint", () =>
     Effect.gen(function*() {
       for (const fault of ["wrong-content-type", "truncated-json"]) {
-        const { github } = yield* faulted(`${fault}@300ms-`)
+        const { github } = yield* faulted(fault)
         expect(yield* Effect.flip(github.createComment(comment))).toMatchObject({
           _tag: "MalformedResponse",
           service: "github",
@@ -310,10 +343,17 @@ describe("GitHub against the GitHub emulator", () => {
         lines.push(JSON.stringify([message, Object.fromEntries(annotations)]))
       })
       const errors: Array<unknown> = []
-      const { emulator, github, tokens } = yield* setup({ faults: "status=503@300ms-500ms" })
+      // the token is minted at emulator time 0; the comment meets the 503 (retry-after: 1) once the clock
+      // moves into the window, and its retry finds the window over
+      const window = FaultWindow.make()
+      const { emulator, github, tokens } = yield* setup(
+        { faults: "status=503@60s-61s" },
+        { transformClient: window.skipAfter(1, "1 second") },
+        window.clock
+      )
       const token = Redacted.value(yield* tokens.token)
+      yield* window.skip("1 minute")
       yield* Effect.gen(function*() {
-        yield* Effect.sleep("300 millis")
         errors.push(
           yield* Effect.flip(github.createComment(comment, { timeout: "1 second" })).pipe(
             Effect.orElseSucceed(() => "succeeded")
@@ -329,6 +369,8 @@ describe("GitHub against the GitHub emulator", () => {
         })
         errors.push(yield* Effect.flip(bad.get))
       }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)), Effect.withLogSpan("test"))
+      // the 503 was met and retried: its warning is among the lines
+      expect((yield* emulator.stats).faults["status-503"]).toBe(1)
       expect(lines.length).toBeGreaterThan(0)
       const keyBody = app.privateKey.split("\n")[1]!
       for (const text of [...lines, ...errors.map((e) => `${String(e)} ${JSON.stringify(e)}`)]) {

@@ -14,22 +14,16 @@ import {
   TestClock,
   TestServices
 } from "effect"
-import * as crypto from "node:crypto"
 import * as GitHubAppToken from "../src/GitHubAppToken.js"
 import { claims } from "../src/internal/githubJwt.js"
 import * as TokenCache from "../src/internal/githubTokenCache.js"
+import * as FaultWindow from "./utils/faultWindow.js"
+import { app, other } from "./utils/keys.js"
 
-const app = (() => {
-  const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
-  return {
-    publicKey: publicKey.export({ type: "spki", format: "pem" }).toString(),
-    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString()
-  }
-})()
-
+/** Tiny backoff; an attempt timeout no healthy answer reaches on a loaded machine. */
 const fast = {
   retry: { maxAttempts: 3, base: "1 millis", maxDelay: "5 millis", jitter: "none", retryAfter: "floor" },
-  attemptTimeout: "1 second",
+  attemptTimeout: "3 seconds",
   totalTimeout: "5 seconds",
   circuitBreaker: false
 } as const
@@ -97,9 +91,7 @@ describe("GitHubAppToken against the GitHub emulator", () => {
 
   it.live("a refused JWT is AuthenticationFailed with GitHub's reason, not retried", () =>
     Effect.gen(function*() {
-      const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey
-        .export({ type: "spki", format: "pem" }).toString()
-      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: other })
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: other.publicKey })
       const tokens = yield* provider(emulator)
       const error = yield* Effect.flip(tokens.get)
       expect(error).toMatchObject({
@@ -127,12 +119,14 @@ describe("GitHubAppToken against the GitHub emulator", () => {
 
   it.live("503 then healthy: the exchange is retried after the server's retry-after", () =>
     Effect.gen(function*() {
+      // the emulator's clock stands still until the first exchange has its 503 (retry-after: 1), then leaves the window
+      const window = FaultWindow.make()
       const emulator = yield* GitHubEmulator.make({
         appId: 42,
         publicKey: app.publicKey,
         faults: "status=503@0ms-300ms"
-      })
-      const tokens = yield* provider(emulator)
+      }).pipe(Effect.withClock(window.clock))
+      const tokens = yield* provider(emulator, { transformClient: window.skipAfter(1, "1 second") })
       yield* tokens.get
       expect((yield* emulator.stats).responses).toEqual({ 201: 1, 503: 1 })
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
@@ -164,14 +158,18 @@ describe("GitHubAppToken against the GitHub emulator", () => {
 
   it.live("a body that stalls past the attempt timeout is an AttemptTimedOut, retried", () =>
     Effect.gen(function*() {
-      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, faults: "slow-body=2s" })
-      const tokens = yield* provider(emulator, { policy: { ...fast, attemptTimeout: "150 millis" } })
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey, faults: "slow-body=5s" })
+      // an attempt timeout long enough for a request to reach the emulator on a loaded machine
+      const tokens = yield* provider(emulator, {
+        policy: { ...fast, retry: { ...fast.retry, maxAttempts: 2 }, attemptTimeout: "500 millis" }
+      })
       const started = Date.now()
       const error = yield* Effect.flip(tokens.get)
-      expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 3, lastError: { _tag: "AttemptTimedOut" } })
-      // three attempts of 150 ms, not three bodies of 2 s
-      expect(Date.now() - started).toBeLessThan(1500)
-      expect((yield* emulator.stats).requests).toBe(3)
+      expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 2, lastError: { _tag: "AttemptTimedOut" } })
+      // two attempts of 500 ms, not a body of 5 s
+      expect(Date.now() - started).toBeLessThan(4000)
+      // every attempt reached the emulator (after a stall it may read an abandoned request late)
+      expect((yield* eventually(emulator.stats, (stats) => stats.requests >= 2)).requests).toBe(2)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
   it("the JWT's claims: iat 60 s in the past, exp ten minutes after it", () => {
@@ -304,18 +302,17 @@ describe("GitHubAppToken.layerConfig", () => {
 
   describe("the key under seed 001's name, GITHUB_APP_PRIVATE_KEY", () => {
     const { GITHUB_PRIVATE_KEY: _, ...withoutKey } = valid
-    const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey
-      .export({ type: "pkcs8", format: "pem" }).toString()
+    const otherKey = other.privateKey
 
     it.effect("read when GITHUB_PRIVATE_KEY is not set", () =>
       Effect.gen(function*() {
-        const options = yield* read({ ...withoutKey, GITHUB_APP_PRIVATE_KEY: other })
-        expect(Redacted.value(options.privateKey)).toBe(other)
+        const options = yield* read({ ...withoutKey, GITHUB_APP_PRIVATE_KEY: otherKey })
+        expect(Redacted.value(options.privateKey)).toBe(otherKey)
       }))
 
     it.effect("GITHUB_PRIVATE_KEY wins when both are set", () =>
       Effect.gen(function*() {
-        const options = yield* read({ ...valid, GITHUB_APP_PRIVATE_KEY: other })
+        const options = yield* read({ ...valid, GITHUB_APP_PRIVATE_KEY: otherKey })
         expect(Redacted.value(options.privateKey)).toBe(app.privateKey)
       }))
 
@@ -333,7 +330,7 @@ describe("GitHubAppToken.layerConfig", () => {
         const error = yield* Effect.flip(read({
           ...valid,
           GITHUB_PRIVATE_KEY: invalidValues.GITHUB_PRIVATE_KEY!,
-          GITHUB_APP_PRIVATE_KEY: other
+          GITHUB_APP_PRIVATE_KEY: otherKey
         }))
         expect(String(error).replaceAll(".", "_")).toContain("GITHUB_PRIVATE_KEY")
       }))

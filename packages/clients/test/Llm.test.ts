@@ -5,14 +5,18 @@ import { FetchHttpClient, HttpClient, type HttpClientResponse } from "@effect/pl
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Clock, Effect, Logger, LogLevel, Option, Redacted, Stream } from "effect"
 import * as Llm from "../src/Llm.js"
+import * as FaultWindow from "./utils/faultWindow.js"
 
 const hello = { messages: [{ role: "user", content: "Say hello" }] } as const
 
-/** Real sockets and real sleeps: tiny backoff and spacing, so only server hints make a test wait. */
+/**
+ * Real sockets and real sleeps: tiny backoff and spacing, so only server hints make a test wait; an attempt
+ * timeout no healthy answer reaches on a loaded machine (a retried attempt would change the request counts).
+ */
 const fast = {
   retry: { maxAttempts: 4, base: "1 millis", maxDelay: "5 millis", jitter: "none", retryAfter: "floor" },
   rateLimiter: { spacing: "1 millis" },
-  attemptTimeout: "1 second",
+  attemptTimeout: "3 seconds",
   totalTimeout: "5 seconds",
   circuitBreaker: false
 } as const
@@ -84,33 +88,43 @@ describe("Llm against the OpenAI emulator", () => {
 
   live("a requests 429 waits the retry-after-ms, then succeeds", () =>
     Effect.gen(function*() {
-      const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "150 millis" })
+      // the emulator's clock stands still until the 429 is answered, then moves past the refill: the second
+      // request meets the bucket empty (a 300 ms hint) however slow the machine, and the retry finds it full
+      const window = FaultWindow.make()
+      const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "300 millis" })
+        .pipe(Effect.withClock(window.clock))
       const hints: Array<number> = []
-      const llm = yield* client(emulator, { transformClient: hinted(hints) })
+      const llm = yield* client(emulator, {
+        transformClient: (http) => window.skipAfter(2, "1 second")(hinted(hints)(http))
+      })
       yield* llm.create(hello)
       const { elapsed, result } = yield* timed(llm.create(hello))
       expect(result._tag).toBe("Right")
-      // one 429 only: a 1 ms retry would have met the full bucket again
       expect((yield* emulator.stats).responses).toEqual({ 200: 2, 429: 1 })
-      expect(hints).toHaveLength(1)
-      expect(hints[0]).toBeGreaterThan(1)
-      // the wait was the hint, whatever the scheduling noise made it (1 ms of clock rounding)
-      expect(elapsed).toBeGreaterThanOrEqual(Math.floor(hints[0]!) - 1)
+      expect(hints).toEqual([300])
+      // the wait was the hint, not the 1 ms backoff (1 ms of clock rounding)
+      expect(elapsed).toBeGreaterThanOrEqual(299)
     }))
 
   live(
     "a tokens 429 with tokens left and no retry-after: the body's wait (≤ the bucket reset) is honoured",
     () =>
       Effect.gen(function*() {
-        const emulator = yield* OpenAiEmulator.make({ tokensPerMinute: 40, window: "1 second", retryHints: "none" })
-        const llm = yield* client(emulator)
+        // 40 tokens refilled over 20 s, 2 a second. The emulator's clock stands still until the 429 is
+        // answered (then moves past the refill), so the second request lacks exactly what the first took
+        // beyond the half: a wait of (40 - 2 × left) × 500 ms, far less than the ~10 s until the bucket is
+        // full (x-ratelimit-reset-tokens), which would pass the 5 s deadline and give up at once
+        const window = FaultWindow.make()
+        const emulator = yield* OpenAiEmulator.make({ tokensPerMinute: 40, window: "20 seconds", retryHints: "none" })
+          .pipe(Effect.withClock(window.clock))
+        const llm = yield* client(emulator, { transformClient: window.skipAfter(2, "20 seconds") })
         const small = { ...hello, max_completion_tokens: 12 }
         yield* llm.create(small)
         const left = Option.getOrThrow(yield* llm.rateLimits).tokens!.remaining!
         expect(left).toBeGreaterThan(0)
         const { elapsed, result } = yield* timed(llm.create(small))
         expect(result._tag).toBe("Right")
-        expect(elapsed).toBeGreaterThanOrEqual(15)
+        expect(elapsed).toBeGreaterThanOrEqual((40 - 2 * left) * 500 - 1)
         expect((yield* emulator.stats).responses).toEqual({ 200: 2, 429: 1 })
       })
   )
@@ -168,18 +182,25 @@ describe("Llm against the OpenAI emulator", () => {
 
   live("a 503 window: retried after the window's retry-after-ms, then succeeds", () =>
     Effect.gen(function*() {
-      const emulator = yield* OpenAiEmulator.make({ faults: "status=503@0ms-120ms" })
+      // the emulator's clock stands still until the first answer: it lands in the window however slow the
+      // machine, its hint is the whole window, and the retry finds the window over
+      const window = FaultWindow.make()
+      const emulator = yield* OpenAiEmulator.make({ faults: "status=503@0ms-300ms" }).pipe(
+        Effect.withClock(window.clock)
+      )
       const hints: Array<number> = []
-      const llm = yield* client(emulator, { transformClient: hinted(hints) })
+      const llm = yield* client(emulator, {
+        transformClient: (http) => window.skipAfter(1, "1 second")(hinted(hints)(http))
+      })
       const { elapsed, result } = yield* timed(llm.create(hello))
       expect(result._tag).toBe("Right")
-      expect(hints.length).toBeGreaterThanOrEqual(1)
-      // every hinted wait was honoured (1 ms of clock rounding each)
-      expect(elapsed).toBeGreaterThanOrEqual(Math.floor(hints.reduce((a, b) => a + b, 0)) - hints.length)
+      expect(hints).toEqual([300])
+      // the hinted wait was honoured (1 ms of clock rounding)
+      expect(elapsed).toBeGreaterThanOrEqual(299)
       const stats = yield* emulator.stats
       expect(stats.responses[200]).toBe(1)
-      expect(stats.faults["status-503"]).toBeGreaterThanOrEqual(1)
-      expect(stats.requests).toBe(stats.faults["status-503"]! + 1)
+      expect(stats.faults["status-503"]).toBe(1)
+      expect(stats.requests).toBe(2)
     }))
 
   live("a 503 that outlasts the attempts: RetriesExhausted with the last Unavailable", () =>
@@ -194,12 +215,12 @@ describe("Llm against the OpenAI emulator", () => {
     "a reset is retried (a completion is safe to repeat); with retryAmbiguous: false it is not",
     () =>
       Effect.gen(function*() {
-        const emulator = yield* OpenAiEmulator.make({ faults: "reset@0ms-60ms" })
-        const llm = yield* client(emulator, {
-          policy: { ...fast, retry: { ...fast.retry, base: "30 millis", maxDelay: "30 millis" } }
-        })
+        // the window lasts until the first attempt has ended, however slow the machine
+        const window = FaultWindow.make()
+        const emulator = yield* OpenAiEmulator.make({ faults: "reset@0ms-1s" }).pipe(Effect.withClock(window.clock))
+        const llm = yield* client(emulator, { transformClient: window.skipAfter(1, "1 second") })
         expect((yield* llm.create(hello)).object).toBe("chat.completion")
-        expect((yield* emulator.stats).faults.reset).toBeGreaterThanOrEqual(1)
+        expect((yield* emulator.stats).faults.reset).toBe(1)
 
         const always = yield* OpenAiEmulator.make({ faults: "reset" })
         const strict = yield* client(always, { retryAmbiguous: false })
@@ -212,14 +233,21 @@ describe("Llm against the OpenAI emulator", () => {
     "latency beyond the attempt timeout: each attempt times out, then the retry succeeds",
     () =>
       Effect.gen(function*() {
-        const emulator = yield* OpenAiEmulator.make({ faults: "latency=300ms@0ms-150ms" })
-        const llm = yield* client(emulator, { policy: { ...fast, attemptTimeout: "100 millis" } })
+        // the window lasts until an attempt has met the latency and timed out, however slow the machine
+        const window = FaultWindow.make()
+        const emulator = yield* OpenAiEmulator.make({ faults: "latency=1s@0ms-1s" }).pipe(
+          Effect.withClock(window.clock)
+        )
+        const llm = yield* client(emulator, {
+          policy: { ...fast, attemptTimeout: "400 millis" },
+          transformClient: window.skipWhen(FaultWindow.faults(emulator, "latency"), "1 second")
+        })
         expect((yield* llm.create(hello)).object).toBe("chat.completion")
         expect((yield* emulator.stats).faults.latency).toBeGreaterThanOrEqual(1)
 
         const slow = yield* OpenAiEmulator.make({ faults: "latency=300ms" })
         const patient = yield* client(slow, { policy: { ...fast, retry: { ...fast.retry, maxAttempts: 2 } } })
-        // the per-call timeout replaces the policy's 1 s
+        // the per-call timeout replaces the policy's 3 s
         const error = yield* Effect.flip(patient.create(hello, { timeout: "50 millis" }))
         expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 2, lastError: { _tag: "AttemptTimedOut" } })
       })
@@ -289,8 +317,14 @@ describe("Llm against the OpenAI emulator", () => {
       const capture = Logger.make(({ annotations, message }) => {
         lines.push(JSON.stringify({ message, annotations: [...annotations] }))
       })
-      const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-other", faults: "status=503@0ms-40ms" })
-      const llm = yield* client(emulator, { apiKey: Redacted.make(secret) })
+      // the window lasts until the first answer, however slow the machine: a 503 (retried, logged), then the 401
+      const window = FaultWindow.make()
+      const emulator = yield* OpenAiEmulator.make({ apiKey: "sk-other", faults: "status=503@0ms-100ms" })
+        .pipe(Effect.withClock(window.clock))
+      const llm = yield* client(emulator, {
+        apiKey: Redacted.make(secret),
+        transformClient: window.skipAfter(1, "1 second")
+      })
       const error = yield* Effect.flip(llm.create(hello)).pipe(
         Effect.provide(Logger.replace(Logger.defaultLogger, capture))
       )

@@ -1,8 +1,10 @@
 import * as OllamaEmulator from "@bulwark/emulators/OllamaEmulator"
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient, HttpClient, type HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Schedule, Stream } from "effect"
 import * as Ollama from "../src/Ollama.js"
+import { eventually } from "./utils/clock.js"
+import * as FaultWindow from "./utils/faultWindow.js"
 
 /** Real time: small backoff, no jitter, so the tests stay fast and the counts exact. */
 const client = (emulator: { readonly url: string }, options: Ollama.Options = {}) =>
@@ -18,14 +20,15 @@ const client = (emulator: { readonly url: string }, options: Ollama.Options = {}
 const model = "llama3.2:3b"
 const hello = { model, prompt: "Hello", options: { num_predict: 6 } }
 
-/** Holds the emulator's only slot until the returned fiber's request ends. */
-const occupy = (emulator: OllamaEmulator.Service) =>
+/** Holds the emulator's only slot until the returned fiber's request ends (or `signal` aborts it). */
+const occupy = (emulator: OllamaEmulator.Service, tokens = 4, signal?: AbortSignal) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(Effect.promise(() =>
       fetch(`${emulator.url}/api/generate`, {
         method: "POST",
-        body: JSON.stringify({ model, prompt: "hold", stream: false, options: { num_predict: 4 } })
-      }).then((response) => response.status)
+        body: JSON.stringify({ model, prompt: "hold", stream: false, options: { num_predict: tokens } }),
+        ...(signal === undefined ? {} : { signal })
+      }).then((response) => response.status, () => "aborted" as const)
     ))
     yield* Effect.repeat(emulator.queue, {
       until: (queue) => queue.running === 1,
@@ -81,22 +84,33 @@ describe("Ollama against its emulator", () => {
 
   it.live("queue full: the 503 is retried with backoff until the slot frees", () =>
     Effect.gen(function*() {
-      const emulator = yield* OllamaEmulator.make({ numParallel: 1, maxQueue: 0, tokenLatency: "15ms" })
-      const holder = yield* occupy(emulator)
-      const ollama = yield* client(emulator, { policy: { retry: { maxAttempts: 20 } } })
+      // the holder's 5 s generation ends when the call has met the full queue: the slot frees then, however
+      // slow the machine, and the call's backoff (40 ms at most, 100 calls) outlasts the emulator noticing it
+      const emulator = yield* OllamaEmulator.make({ numParallel: 1, maxQueue: 0, tokenLatency: "50ms" })
+      const release = new AbortController()
+      const ollama = yield* client(emulator, {
+        policy: { retry: { maxAttempts: 100 } },
+        transformClient: HttpClient.tap((response: HttpClientResponse.HttpClientResponse) =>
+          Effect.sync(() => {
+            if (response.status === 503) release.abort()
+          })
+        )
+      })
+      const holder = yield* occupy(emulator, 100, release.signal)
       const answer = yield* ollama.generate({ ...hello, options: { num_predict: 2 } })
       expect(answer.done).toBe(true)
-      expect(yield* Fiber.join(holder)).toBe(200)
+      expect(yield* Fiber.join(holder)).toBe("aborted")
       const stats = yield* emulator.stats
       expect(stats.responses["503"]).toBeGreaterThanOrEqual(1)
-      expect(stats.responses["200"]).toBe(2)
+      expect(stats.responses["200"]).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
   it.live("queue full for good: RetriesExhausted after the seed's 4 calls, isOverloaded says so", () =>
     Effect.gen(function*() {
-      const emulator = yield* OllamaEmulator.make({ numParallel: 1, maxQueue: 0, tokenLatency: "100ms" })
-      yield* occupy(emulator)
+      // the holder keeps the slot for 4 s, far past the four calls (70 ms of backoff)
+      const emulator = yield* OllamaEmulator.make({ numParallel: 1, maxQueue: 0, tokenLatency: "1s" })
       const ollama = yield* client(emulator)
+      yield* occupy(emulator)
       const error = yield* Effect.flip(ollama.generate(hello))
       expect(error).toMatchObject({
         _tag: "RetriesExhausted",
@@ -151,14 +165,17 @@ describe("Ollama against its emulator", () => {
 
   it.live("a reply slower than the timeout: AttemptTimedOut, retried (a generation changes nothing), then given up", () =>
     Effect.gen(function*() {
-      const emulator = yield* OllamaEmulator.make({ tokenLatency: "60ms", numParallel: 4 })
+      // 1.5 s of generation against a 500 ms timeout, long enough for a request to reach the emulator
+      const emulator = yield* OllamaEmulator.make({ tokenLatency: "250ms", numParallel: 4 })
       const ollama = yield* client(emulator, {
-        policy: { attemptTimeout: "40 millis", retry: { maxAttempts: 2 } },
+        policy: { attemptTimeout: "500 millis", retry: { maxAttempts: 2 } },
         timeouts: false
       })
       const error = yield* Effect.flip(ollama.generate(hello))
       expect(error).toMatchObject({ _tag: "RetriesExhausted", attempts: 2, lastError: { _tag: "AttemptTimedOut" } })
       expect(Ollama.isOverloaded(error)).toBe(true)
+      // both reached the emulator (after a stall it may read an abandoned request late)
+      yield* eventually(Effect.map(emulator.stats, (stats) => stats.requests >= 2), "2 requests")
       expect((yield* emulator.stats).requests).toBe(2)
       // the per-call timeout wins over the model's
       const answer = yield* ollama.generate({ ...hello, options: { num_predict: 1 } }, { timeout: "2 seconds" })
@@ -181,10 +198,16 @@ describe("Ollama against its emulator", () => {
   it.live("fault windows: 503 and 429 are waited out; a 500 fails at once as the seed does", () =>
     Effect.gen(function*() {
       for (const status of [503, 429]) {
-        const emulator = yield* OllamaEmulator.make({ faults: `status=${status}@0s-60ms`, tokenLatency: "0ms" })
-        const ollama = yield* client(emulator, { policy: { retry: { maxAttempts: 10, base: "25 millis" } } })
+        // the window lasts until the second call has its answer, however slow the machine
+        const window = FaultWindow.make()
+        const emulator = yield* OllamaEmulator.make({ faults: `status=${status}@0s-1s`, tokenLatency: "0ms" })
+          .pipe(Effect.withClock(window.clock))
+        const ollama = yield* client(emulator, {
+          policy: { retry: { maxAttempts: 10, base: "25 millis" } },
+          transformClient: window.skipAfter(2, "1 second")
+        })
         expect((yield* ollama.generate(hello)).done).toBe(true)
-        expect((yield* emulator.stats).faults[`status-${status}`]).toBeGreaterThanOrEqual(2)
+        expect((yield* emulator.stats).faults[`status-${status}`]).toBe(2)
       }
       const broken = yield* OllamaEmulator.make({ faults: "status=500", tokenLatency: "0ms" })
       const ollama = yield* client(broken)
@@ -195,14 +218,23 @@ describe("Ollama against its emulator", () => {
 
   it.live("fault windows: a reset and latency past the timeout are retried until the window ends", () =>
     Effect.gen(function*() {
-      const reset = yield* OllamaEmulator.make({ faults: "reset@0s-60ms", tokenLatency: "0ms" })
-      const afterReset = yield* client(reset, { policy: { retry: { maxAttempts: 10, base: "25 millis" } } })
+      // each window lasts until a call has met its fault, however slow the machine
+      const resetWindow = FaultWindow.make()
+      const reset = yield* OllamaEmulator.make({ faults: "reset@0s-1s", tokenLatency: "0ms" })
+        .pipe(Effect.withClock(resetWindow.clock))
+      const afterReset = yield* client(reset, {
+        policy: { retry: { maxAttempts: 10, base: "25 millis" } },
+        transformClient: resetWindow.skipAfter(1, "1 second")
+      })
       expect((yield* afterReset.generate(hello)).done).toBe(true)
-      expect((yield* reset.stats).faults.reset).toBeGreaterThanOrEqual(1)
-      const slow = yield* OllamaEmulator.make({ faults: "latency=300ms@0s-60ms", tokenLatency: "0ms" })
+      expect((yield* reset.stats).faults.reset).toBe(1)
+      const slowWindow = FaultWindow.make()
+      const slow = yield* OllamaEmulator.make({ faults: "latency=1s@0s-1s", tokenLatency: "0ms" })
+        .pipe(Effect.withClock(slowWindow.clock))
       const afterSlow = yield* client(slow, {
-        policy: { attemptTimeout: "80 millis", retry: { maxAttempts: 5, base: "20 millis" } },
-        timeouts: false
+        policy: { attemptTimeout: "250 millis", retry: { maxAttempts: 5, base: "20 millis" } },
+        timeouts: false,
+        transformClient: slowWindow.skipWhen(FaultWindow.faults(slow, "latency"), "1 second")
       })
       expect((yield* afterSlow.generate(hello)).done).toBe(true)
       expect((yield* slow.stats).faults.latency).toBeGreaterThanOrEqual(1)
@@ -242,10 +274,16 @@ describe("Ollama against its emulator", () => {
 
   it.live("a stream is retried before it starts, never after: a cut stream is StreamTruncated, sent once", () =>
     Effect.gen(function*() {
-      const busy = yield* OllamaEmulator.make({ faults: "status=503@0s-60ms", tokenLatency: "0ms" })
-      const early = yield* client(busy, { policy: { retry: { maxAttempts: 10, base: "25 millis" } } })
+      // the window lasts until the second call has its answer, however slow the machine
+      const window = FaultWindow.make()
+      const busy = yield* OllamaEmulator.make({ faults: "status=503@0s-1s", tokenLatency: "0ms" })
+        .pipe(Effect.withClock(window.clock))
+      const early = yield* client(busy, {
+        policy: { retry: { maxAttempts: 10, base: "25 millis" } },
+        transformClient: window.skipAfter(2, "1 second")
+      })
       expect((yield* text(early.generateStream(hello))).length).toBeGreaterThan(0)
-      expect((yield* busy.stats).faults["status-503"]).toBeGreaterThanOrEqual(2)
+      expect((yield* busy.stats).faults["status-503"]).toBe(2)
 
       const cut = yield* OllamaEmulator.make({ faults: "truncated-json", tokenLatency: "0ms" })
       const late = yield* client(cut)
@@ -261,9 +299,10 @@ describe("Ollama against its emulator", () => {
 
   it.live("a stream that stalls after its headers, past the read timeout, is StreamTruncated (not retried)", () =>
     Effect.gen(function*() {
-      // seeded token times: the first token (and so the headers) well within 100 ms, a later one past it
-      const emulator = yield* OllamaEmulator.make({ seed: 1, tokenLatency: "0ms..300ms" })
-      const ollama = yield* client(emulator, { timeouts: false, policy: { attemptTimeout: "100 millis" } })
+      // seeded token times: the first token (and so the headers) after ~350 ms, well within 1 s;
+      // the second ~1.85 s after it, well past
+      const emulator = yield* OllamaEmulator.make({ seed: 7, tokenLatency: "0ms..2000ms" })
+      const ollama = yield* client(emulator, { timeouts: false, policy: { attemptTimeout: "1 second" } })
       const received: Array<string> = []
       const error = yield* Effect.flip(
         Stream.runForEach(ollama.generateStream(hello), (chunk) => Effect.sync(() => received.push(chunk.response)))
@@ -288,10 +327,10 @@ describe("Ollama against its emulator", () => {
     Effect.gen(function*() {
       const emulator = yield* OllamaEmulator.make({ tokenLatency: "0ms" })
       const ollama = yield* client(emulator)
-      expect(yield* ollama.waitForCapacity({ timeout: "1 second", maxLoaded: 1 })).toBe(true)
+      expect(yield* ollama.waitForCapacity({ timeout: "3 seconds", maxLoaded: 1 })).toBe(true)
       yield* ollama.generate(hello)
       expect(yield* ollama.waitForCapacity({ timeout: "80 millis", interval: "20 millis", maxLoaded: 1 })).toBe(false)
-      expect(yield* ollama.waitForCapacity({ timeout: "1 second", maxLoaded: 2 })).toBe(true)
+      expect(yield* ollama.waitForCapacity({ timeout: "3 seconds", maxLoaded: 2 })).toBe(true)
       expect((yield* emulator.stats).requests).toBeGreaterThanOrEqual(4)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 })

@@ -2,7 +2,6 @@ import * as Policy from "@bulwark/core/Policy"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, FastCheck as fc, Layer } from "effect"
-import * as crypto from "node:crypto"
 import * as GitHub from "../src/GitHub.js"
 import * as GitHubAppToken from "../src/GitHubAppToken.js"
 import type { PolicyOptions } from "../src/internal/config.js"
@@ -10,6 +9,7 @@ import { mergePolicy } from "../src/internal/options.js"
 import * as Llm from "../src/Llm.js"
 import * as Ollama from "../src/Ollama.js"
 import * as Orpheus from "../src/Orpheus.js"
+import { app as keys } from "./utils/keys.js"
 
 const retryOverride = fc.record({
   maxAttempts: fc.integer({ min: 1, max: 9 }),
@@ -175,12 +175,7 @@ describe("layerConfig: a value the policy refuses is a ConfigError naming the va
         Llm.layerConfig().pipe(Layer.provide(FetchHttpClient.layer), withEnv({ LLM_TIMEOUT: "10 minutes" }))
       )
       expect(String(Either.flip(llm).pipe(Either.getOrThrow))).toContain("LLM.TIMEOUT")
-      const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
-      const app = {
-        GITHUB_APP_ID: "42",
-        GITHUB_INSTALLATION_ID: "1",
-        GITHUB_PRIVATE_KEY: privateKey.export({ type: "pkcs8", format: "pem" }).toString()
-      }
+      const app = { GITHUB_APP_ID: "42", GITHUB_INSTALLATION_ID: "1", GITHUB_PRIVATE_KEY: keys.privateKey }
       const github = (env: Record<string, string>) =>
         Effect.either(Effect.provide(
           GitHub.GitHub,

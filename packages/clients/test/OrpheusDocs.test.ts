@@ -1,7 +1,7 @@
 import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import * as Orpheus from "../src/Orpheus.js"
 import { expectDocRegions } from "./utils/docs.js"
 
@@ -40,7 +40,7 @@ describe("docs/clients/orpheus.section.md", () => {
       }).pipe(Effect.provide(FetchHttpClient.layer))
 
       yield* Effect.fork(orpheus.generate({ clientJobId: "first" })) // takes the only GPU slot
-      yield* Effect.sleep("20 millis")
+      yield* Effect.repeat(emulator.gpu, { until: (gpu) => gpu.inUse === 1, schedule: Schedule.spaced("5 millis") })
       const message = yield* orpheus.generate({ clientJobId: "second" }).pipe(
         Effect.catchTag("GpuBusy", (busy) => Effect.succeed(busy.message)),
         Effect.map(String)

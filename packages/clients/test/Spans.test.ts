@@ -5,7 +5,6 @@ import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
 import { FetchHttpClient, HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, HashMap, Logger, Redacted, Tracer } from "effect"
-import * as crypto from "node:crypto"
 import * as GitHub from "../src/GitHub.js"
 import * as GitHubAppToken from "../src/GitHubAppToken.js"
 import * as GitHubEndpoint from "../src/GitHubEndpoint.js"
@@ -13,6 +12,7 @@ import * as Spans from "../src/internal/spans.js"
 import * as Llm from "../src/Llm.js"
 import * as Ollama from "../src/Ollama.js"
 import * as Orpheus from "../src/Orpheus.js"
+import { app } from "./utils/keys.js"
 
 interface Line {
   readonly level: string
@@ -185,14 +185,10 @@ describe("every client: the job id and the request on the retry warnings and the
 
   live("GitHub: a 503 of the comment retried", () =>
     Effect.gen(function*() {
-      const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
-      const emulator = yield* GitHubEmulator.make({
-        appId: 42,
-        publicKey: publicKey.export({ type: "spki", format: "pem" }).toString()
-      })
+      const emulator = yield* GitHubEmulator.make({ appId: 42, publicKey: app.publicKey })
       const tokens = yield* GitHubAppToken.make({
         appId: 42,
-        privateKey: Redacted.make(privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
+        privateKey: Redacted.make(app.privateKey),
         installationId: 1,
         apiUrl: emulator.url
       })
