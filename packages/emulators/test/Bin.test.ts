@@ -41,7 +41,7 @@ describe("bulwark-emulate", () => {
       process.child.kill("SIGINT")
     }
     expect(await process.exited).toBe(0)
-  }, 20_000)
+  }, 60_000) // a cold `node --import tsx` child on a loaded machine takes seconds
 
   it("exits 2 with the usage on bad arguments, 1 naming a bad option", async () => {
     const unknown = start("nope")
@@ -51,5 +51,5 @@ describe("bulwark-emulate", () => {
     const badOption = start("ollama", "--options", "{\"numParallel\":0}")
     expect(await badOption.exited).toBe(1)
     expect(badOption.output().stderr).toContain("numParallel")
-  }, 20_000)
+  }, 60_000) // a cold `node --import tsx` child on a loaded machine takes seconds
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { echo } from "./utils/echo.js"
+import { tick } from "./utils/testClock.js"
 
 const get = (url: string) =>
   Effect.promise(async () => {
@@ -48,12 +49,18 @@ describe("Emulator", () => {
       expect(yield* reset.stats).toMatchObject({ faults: { reset: 1 } })
     }).pipe(Effect.scoped))
 
-  it.live("measures busy time and concurrency", () =>
+  // On the TestClock: the first request is still at work when the second arrives, however slow the machine.
+  it.scoped("measures busy time and concurrency", () =>
     Effect.gen(function*() {
       const emulator = yield* echo()
-      yield* Effect.all([get(`${emulator.url}/work`), get(`${emulator.url}/work`)], { concurrency: 2 })
+      const both = yield* Effect.fork(
+        Effect.all([get(`${emulator.url}/work`), get(`${emulator.url}/work`)], { concurrency: 2 })
+      )
+      // both in flight, each sleeping out its 20 ms of work
+      yield* tick(20, 1, 2)
+      expect((yield* Fiber.join(both)).map((answer) => answer.status)).toEqual([200, 200])
       const stats = yield* emulator.stats
       expect(stats.maxConcurrency).toBe(2)
-      expect(stats.busyMillis).toBeGreaterThanOrEqual(38)
-    }).pipe(Effect.scoped))
+      expect(stats.busyMillis).toBe(40)
+    }))
 })

@@ -24,8 +24,8 @@ describe("docs/emulators.md", () => {
   it.live("outage", () => {
     // #region outage
     const program = Effect.gen(function*() {
-      // healthy for 200 ms, 503 for the next 300 ms, then healthy again
-      const orpheus = yield* OrpheusEmulator.make({ faults: "status=503@200ms-500ms", serviceTime: "5ms" })
+      // healthy for 200 ms, 503 for the next 800 ms, then healthy again
+      const orpheus = yield* OrpheusEmulator.make({ faults: "status=503@200ms-1s", serviceTime: "5ms" })
       const client = yield* ResilientClient.make({
         service: "orpheus",
         policy: { retry: { maxAttempts: 10, base: "100 millis", maxDelay: "200 millis" } }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, FastCheck as fc, TestClock } from "effect"
+import { Clock, Duration, Effect, FastCheck as fc, Fiber, TestClock } from "effect"
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import * as GitHubEmulator from "../src/GitHubEmulator.js"
 import * as Jwt from "../src/internal/githubJwt.js"
 import * as RateLimit from "../src/internal/githubRateLimit.js"
 import { appJwt, keyPair, sign } from "./utils/githubJwt.js"
+import { sleeping, tick } from "./utils/testClock.js"
 
 const app = keyPair()
 const stranger = keyPair()
@@ -348,7 +349,7 @@ describe("GitHubEmulator", () => {
       }
     }).pipe(Effect.scoped))
 
-  it.live("secondary limits: content creation with retry-after, without it, and concurrency", () =>
+  it.live("secondary limits: content creation with retry-after, and without it", () =>
     Effect.gen(function*() {
       const limited = yield* start({ secondary: { content: [{ limit: 1, window: "1 minute" }] } })
       const auth = `token ${(yield* limited.token()).body.token}`
@@ -368,12 +369,24 @@ describe("GitHubEmulator", () => {
       const noHint = yield* bare.comment(bareAuth)
       expect(noHint.status).toBe(429)
       expect(noHint.headers["retry-after"]).toBeUndefined()
-
-      const busy = yield* start({ serviceTime: "100ms", secondary: { concurrency: 2 } })
-      const busyAuth = `token ${(yield* busy.token()).body.token}`
-      const answers = yield* Effect.all([1, 2, 3].map(() => busy.comment(busyAuth)), { concurrency: 3 })
-      expect(answers.map((answer) => answer.status).sort()).toEqual([201, 201, 403])
     }).pipe(Effect.scoped))
+
+  // On the TestClock: the first two stay in flight, however slow the machine, until the test moves the clock on.
+  it.scoped("secondary limits: a request beyond the concurrent ones is refused at once", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(now * 1000)
+      const busy = yield* start({ serviceTime: "100ms", secondary: { concurrency: 2 } })
+      const minting = yield* Effect.fork(busy.token())
+      yield* tick(100)
+      const auth = `token ${(yield* Fiber.join(minting)).body.token}`
+      const two = yield* Effect.fork(Effect.all([busy.comment(auth), busy.comment(auth)], { concurrency: 2 }))
+      yield* sleeping(100, 2)
+      const third = yield* busy.comment(auth)
+      expect(third.status).toBe(403)
+      expect(third.body.message).toMatch(/^You have exceeded a secondary rate limit\./)
+      yield* TestClock.adjust("100 millis")
+      expect((yield* Fiber.join(two)).map((answer) => answer.status)).toEqual([201, 201])
+    }))
 
   it.live("injected faults and unknown routes answer in GitHub's format; User-Agent is required", () =>
     Effect.gen(function*() {

@@ -3,13 +3,15 @@ import * as HttpFailures from "@bulwark/http/HttpFailures"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
 import { FetchHttpClient, HttpClientRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, TestClock } from "effect"
 import * as GitHubEmulator from "../src/GitHubEmulator.js"
 import { appJwt, keyPair } from "./utils/githubJwt.js"
+import { elapse, nextWaits, pollUntil } from "./utils/testClock.js"
 
 const app = keyPair()
+const epochMillis = 1_800_000_000_000
 
-/** Three attempts, 1 ms apart: the tests sleep for real, so only server hints make them wait. */
+/** Three attempts, 1 ms apart: only server hints make them wait longer (some tests sleep for real). */
 const fast = { retry: { maxAttempts: 3, base: "1 millis", jitter: "none" } } as const
 
 const setup = (options: GitHubEmulator.Options = {}, policy: ResilientClient.Options["policy"] = fast) =>
@@ -31,42 +33,40 @@ const setup = (options: GitHubEmulator.Options = {}, policy: ResilientClient.Opt
     return { emulator, client, comment, token }
   })
 
-const elapsedOf = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = yield* Clock.currentTimeMillis
-    const result = yield* Effect.either(self)
-    return { result, elapsed: (yield* Clock.currentTimeMillis) - start }
-  })
-
+// The tests on the TestClock (set to a whole second): no time passes between requests, however slow the
+// machine, until the test moves the clock on, and the client's waits are read off the clock.
 describe("GitHubEmulator with ResilientClient", () => {
-  it.live("a secondary limit's retry-after is honoured, then the comment is created", () =>
+  it.scoped("a secondary limit's retry-after is honoured, then the comment is created", () =>
     Effect.gen(function*() {
+      yield* TestClock.setTime(epochMillis)
       const { client, comment, emulator } = yield* setup({ secondary: { content: [{ limit: 1, window: "1 second" }] } })
       yield* client.execute(comment())
-      const { elapsed, result } = yield* elapsedOf(client.execute(comment()))
-      expect(result._tag).toBe("Right")
-      // retry-after: 1 (whole seconds); the backoff alone would have waited 1 ms
-      expect(elapsed).toBeGreaterThanOrEqual(950)
+      const second = yield* Effect.fork(client.execute(comment()))
+      // retry-after: 1 (whole seconds), not the 1 ms backoff
+      expect(yield* nextWaits).toEqual([1000])
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(second)).status).toBe(201)
       expect((yield* emulator.comments).length).toBe(2)
       expect((yield* emulator.stats).responses).toMatchObject({ 201: 3, 403: 1 })
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
-  it.live("a 403 with x-ratelimit-remaining 0 is RateLimited, its x-ratelimit-reset the hint", () =>
+  it.scoped("a 403 with x-ratelimit-remaining 0 is RateLimited, its x-ratelimit-reset the hint", () =>
     Effect.gen(function*() {
+      yield* TestClock.setTime(epochMillis)
       const { client, comment, emulator } = yield* setup({ primary: { limit: 1, window: "100 millis" } })
       yield* client.execute(comment())
       const refused = yield* Effect.flip(client.classified.execute(comment()))
       expect(refused).toBeInstanceOf(Errors.RateLimited)
       expect(refused).toMatchObject({ status: 403, service: "github" })
-      const hint = Duration.toMillis((refused as Errors.RateLimited).retryAfter!)
-      expect(hint).toBeGreaterThan(0)
-      expect(hint).toBeLessThanOrEqual(1000)
+      // the window's end rounded up to a whole second, as x-ratelimit-reset is epoch seconds
+      expect(Duration.toMillis((refused as Errors.RateLimited).retryAfter!)).toBe(1000)
       // the policy waits for the reset (the 1 ms backoff would not do), then the window has room again
-      const { elapsed, result } = yield* elapsedOf(client.execute(comment()))
-      expect(result._tag).toBe("Right")
-      expect(elapsed).toBeGreaterThanOrEqual(hint - 50)
+      const third = yield* Effect.fork(client.execute(comment()))
+      expect(yield* nextWaits).toEqual([1000])
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(third)).status).toBe(201)
       expect((yield* emulator.stats).responses).toMatchObject({ 201: 3, 403: 2 })
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
   it.live("an hour-long primary reset is beyond maxRetryAfter: it gives up at once, typed", () =>
     Effect.gen(function*() {
@@ -146,32 +146,39 @@ describe("GitHubEmulator with ResilientClient", () => {
       expect((yield* emulator.stats).requests).toBe(3)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
-  it.live("a comment POST is not retried after a reset without a key, and is with an idempotency key", () =>
+  it.scoped("a comment POST is not retried after a reset without a key, and is with an idempotency key", () =>
     Effect.gen(function*() {
+      yield* TestClock.setTime(epochMillis)
+      // the token is minted before the window opens: a reset POST would not be retried
       const { client, comment, emulator } = yield* setup({ faults: "reset@300ms-700ms" }, {
         retry: { maxAttempts: 3, base: "450 millis", jitter: "none" }
       })
-      yield* Effect.sleep("320 millis")
+      yield* TestClock.adjust("320 millis")
       const error = yield* Effect.flip(client.execute(comment()))
       expect(error).toBeInstanceOf(Errors.ConnectionFailed)
       expect((yield* emulator.comments).length).toBe(0)
       expect((yield* emulator.stats).faults).toEqual({ reset: 1 })
-      const response = yield* client.execute(comment(), { idempotencyKey: "comment-1" })
-      expect(response.status).toBe(201)
+      const keyed = yield* Effect.fork(client.execute(comment(), { idempotencyKey: "comment-1" }))
+      // reset at 320 ms, retried at 770 ms, past the window
+      yield* elapse(450)
+      expect((yield* Fiber.join(keyed)).status).toBe(201)
       expect((yield* emulator.stats).faults.reset).toBe(2)
       expect((yield* emulator.comments).length).toBe(1)
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
-  it.live("timeline faults: a 503 window's retry-after, an injected secondary 429, latency past the attempt timeout", () =>
+  it.scoped("timeline faults: a 503 window's retry-after, an injected secondary 429, latency past the attempt timeout", () =>
     Effect.gen(function*() {
+      yield* TestClock.setTime(epochMillis)
       const client = yield* ResilientClient.make({
         service: "github",
         policy: { ...fast, retry: { ...fast.retry, maxAttempts: 4 }, attemptTimeout: "100 millis" }
       })
       const down = yield* GitHubEmulator.make({ faults: "status=503@0s-300ms" })
-      const outage = yield* elapsedOf(client.execute(HttpClientRequest.get(`${down.url}/rate_limit`)))
-      expect(outage.result._tag).toBe("Right")
-      expect(outage.elapsed).toBeGreaterThanOrEqual(950)
+      const outage = yield* Effect.fork(client.execute(HttpClientRequest.get(`${down.url}/rate_limit`)))
+      // retry-after: 1 (the window's 300 ms in whole seconds), not the 1 ms backoff
+      yield* elapse(1000)
+      expect((yield* Fiber.join(outage)).status).toBe(200)
+      expect((yield* down.stats).responses).toEqual({ 200: 1, 503: 1 })
 
       const limited = yield* GitHubEmulator.make({ faults: "status=429" })
       const secondary = yield* Effect.flip(
@@ -179,11 +186,18 @@ describe("GitHubEmulator with ResilientClient", () => {
       )
       expect(secondary).toMatchObject({ _tag: "RateLimited", status: 429, retryAfter: Duration.seconds(60) })
 
-      const slow = yield* GitHubEmulator.make({ faults: "latency=300ms@0s-250ms" })
-      const response = yield* client.execute(HttpClientRequest.get(`${slow.url}/rate_limit`))
-      expect(response.status).toBe(200)
-      expect((yield* slow.stats).faults.latency).toBeGreaterThanOrEqual(1)
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+      const slow = yield* GitHubEmulator.make({ faults: "latency=300ms@0s-150ms" })
+      const response = yield* Effect.fork(client.execute(HttpClientRequest.get(`${slow.url}/rate_limit`)))
+      // two attempts delayed past the 100 ms timeout (at 0 and 101 ms), 1 ms and 2 ms apart; the third is past
+      // the window. Each timeout only once the emulator has read the request, which it would not count otherwise.
+      for (const [count, backoff] of [[1, 1], [2, 2]]) {
+        yield* pollUntil(slow.stats, (stats) => stats.faults.latency === count)
+        yield* TestClock.adjust("100 millis")
+        yield* elapse(backoff!)
+      }
+      expect((yield* Fiber.join(response)).status).toBe(200)
+      expect((yield* slow.stats).faults).toEqual({ latency: 2 })
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
   it.live("wrong-content-type and truncated-json pass as 2xx: decoding them is the caller's failure", () =>
     Effect.gen(function*() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, FastCheck as fc, Fiber, Schedule, TestClock } from "effect"
+import { Effect, Either, FastCheck as fc, Fiber, TestClock } from "effect"
 
 import * as http from "node:http"
 import * as Emulator from "../src/Emulator.js"
@@ -11,6 +11,7 @@ import * as OllamaScheduler from "../src/internal/ollamaScheduler.js"
 import * as OllamaText from "../src/internal/ollamaText.js"
 import * as Seeded from "../src/internal/seeded.js"
 import * as OllamaEmulator from "../src/OllamaEmulator.js"
+import { pollUntil, tick } from "./utils/testClock.js"
 
 interface Answer {
   readonly status: number
@@ -255,10 +256,13 @@ describe("OllamaEmulator queue", () => {
       body: { model: "llama3.2:3b", prompt: "hi", stream: false, options: { num_predict: 5 } },
       ...(signal === undefined ? {} : { signal })
     })
+  /** Polls the queue on the live clock (the emulator's may be a TestClock) until `ok` holds. */
   const until = (ollama: OllamaEmulator.Service, ok: (queue: { running: number; waiting: number }) => boolean) =>
-    Effect.repeat(ollama.queue, { until: ok, schedule: Schedule.spaced("2 millis") })
+    pollUntil(ollama.queue, ok)
 
-  it.live("one slot, one waiter: the third request gets the 503 with the exact text at once", () =>
+  // The tests on the TestClock: a request keeps its slot, however slow the machine, until the test moves the
+  // clock past its tokens.
+  it.scoped("one slot, one waiter: the third request gets the 503 with the exact text at once", () =>
     Effect.gen(function*() {
       const ollama = yield* OllamaEmulator.make({ ...slow, numParallel: 1, maxQueue: 1 })
       expect(OllamaEmulator.busyMessage).toBe("server busy, please try again.  maximum pending requests exceeded")
@@ -271,17 +275,19 @@ describe("OllamaEmulator queue", () => {
       expect(third.status).toBe(503)
       expect(yield* ollama.queue).toEqual({ running: 1, waiting: 1 })
       expect(JSON.parse(third.text)).toEqual({ error: OllamaEmulator.busyMessage })
+      yield* tick(40, 2 * 5) // the first one's five tokens, then the second one's
       expect((yield* Fiber.join(first)).status).toBe(200)
       expect((yield* Fiber.join(second)).status).toBe(200)
       const stats = yield* ollama.stats
       expect(stats).toMatchObject({ capacity: 1, responses: { 200: 2, 503: 1 } })
-      expect(stats.busyMillis).toBeGreaterThanOrEqual(2 * 5 * 40 - 20)
-    }).pipe(Effect.scoped))
+      expect(stats.busyMillis).toBe(2 * 5 * 40)
+    }))
 
-  it.live("a waiting client that disconnects frees its queue place; a streaming client that does frees its slot", () =>
+  it.scoped("a waiting client that disconnects frees its queue place; a streaming client that does frees its slot", () =>
     Effect.gen(function*() {
       const ollama = yield* OllamaEmulator.make({ ...slow, numParallel: 1, maxQueue: 1 })
       const streaming = open(`${ollama.url}/api/generate`, { model: "llama3.2:3b", prompt: "hi" })
+      yield* tick(40) // its first token; the next ones wait for a clock that does not move
       const firstLine = yield* Effect.promise(() => streaming.firstChunk)
       expect(JSON.parse(firstLine)).toMatchObject({ done: false })
       const waiter = open(`${ollama.url}/api/generate`, { model: "llama3.2:3b", prompt: "hi", stream: false })
@@ -290,11 +296,14 @@ describe("OllamaEmulator queue", () => {
       yield* until(ollama, (queue) => queue.waiting === 0)
       expect(yield* ollama.queue).toEqual({ running: 1, waiting: 0 })
       streaming.destroy()
-      // the generation stops at the next token: the slot frees long before the reply would have ended
+      // the generation stops without its next token: the slot frees without the clock moving on
       yield* until(ollama, (queue) => queue.running === 0)
-      const next = yield* generate(ollama.url)
-      expect(next.status).toBe(200)
-    }).pipe(Effect.scoped, Effect.timeout("8 seconds")))
+      // past the stopped stream's next token, whose wait would otherwise count as the next request's
+      yield* TestClock.adjust("40 millis")
+      const next = yield* Effect.fork(generate(ollama.url))
+      yield* tick(40, 5)
+      expect((yield* Fiber.join(next)).status).toBe(200)
+    }))
 
   it.live("requests interrupted at any point never leave their slot held", () =>
     Effect.gen(function*() {
@@ -348,15 +357,20 @@ describe("OllamaEmulator queue", () => {
       yield* until(ollama, (queue) => queue.running === 0 && queue.waiting === 0).pipe(Effect.timeout("5 seconds"))
     }).pipe(Effect.scoped))
 
-  it.live("numParallel requests run at once", () =>
+  it.scoped("numParallel requests run at once", () =>
     Effect.gen(function*() {
       const ollama = yield* OllamaEmulator.make({ ...slow, numParallel: 3 })
-      const answers = yield* Effect.all(Array.from({ length: 3 }, () => generate(ollama.url)), { concurrency: 3 })
-      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200])
+      const answers = yield* Effect.fork(
+        Effect.all(Array.from({ length: 3 }, () => generate(ollama.url)), { concurrency: 3 })
+      )
+      yield* until(ollama, (queue) => queue.running === 3 && queue.waiting === 0)
+      yield* tick(40, 5, 3) // five tokens, three requests at a time
+      expect((yield* Fiber.join(answers)).map((answer) => answer.status)).toEqual([200, 200, 200])
       const stats = yield* ollama.stats
       expect(stats.maxConcurrency).toBe(3)
-      expect(stats.windowMillis).toBeLessThan(2 * 5 * 40)
-    }).pipe(Effect.scoped))
+      // three replies' work in the time of one
+      expect(stats).toMatchObject({ busyMillis: 3 * 5 * 40, windowMillis: 5 * 40 })
+    }))
 })
 
 describe("OllamaEmulator options", () => {

@@ -36,7 +36,7 @@ describe("docs/emulators/ollama.md", () => {
   it.live("queue", () => {
     // #region queue
     const program = Effect.gen(function*() {
-      const emulator = yield* OllamaEmulator.make({ numParallel: 1, maxQueue: 1, tokenLatency: "20ms" })
+      const emulator = yield* OllamaEmulator.make({ numParallel: 1, maxQueue: 1, tokenLatency: "100ms" })
       const generate = Effect.promise(() =>
         fetch(`${emulator.url}/api/generate`, {
           method: "POST",
@@ -66,7 +66,7 @@ describe("docs/emulators/ollama.md", () => {
   it.live("resilient", () => {
     // #region resilient
     const program = Effect.gen(function*() {
-      const emulator = yield* OllamaEmulator.make({ faults: "status=503@0s-300ms", tokenLatency: "0ms" })
+      const emulator = yield* OllamaEmulator.make({ faults: "status=503@0s-500ms", tokenLatency: "0ms" })
       const client = yield* ResilientClient.make({
         service: "ollama",
         policy: { retry: { maxAttempts: 6, base: "30 millis", jitter: "none" } },

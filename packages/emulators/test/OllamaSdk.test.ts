@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Effect, Fiber } from "effect"
 import { type GenerateResponse, Ollama } from "ollama"
 import * as OllamaEmulator from "../src/OllamaEmulator.js"
+import { pollUntil, tick } from "./utils/testClock.js"
 
 /** The SDK's error for a non-2xx answer: `ResponseError` with `error` (Ollama's text) and `status_code`. */
 const failure = (promise: () => Promise<unknown>) =>
@@ -73,18 +74,17 @@ describe("OllamaEmulator with the official ollama SDK", () => {
       expect(yield* failure(() => ollama.chat({ model: "mistral:7b", messages: [], stream: true }))).toEqual(expected)
     }).pipe(Effect.scoped))
 
-  it.live("a full queue reaches the SDK as ResponseError 503 with the server busy text", () =>
+  // On the TestClock: the first request keeps the slot until the test moves the clock on, however slow the machine.
+  it.scoped("a full queue reaches the SDK as ResponseError 503 with the server busy text", () =>
     Effect.gen(function*() {
       const emulator = yield* OllamaEmulator.make({ tokenLatency: "30ms", numParallel: 1, maxQueue: 0 })
       const ollama = new Ollama({ host: emulator.url })
-      const busy = yield* Effect.fork(Effect.promise(() =>
-        ollama.generate({ model: "llama3.2:3b", prompt: "hi", stream: false, options: { num_predict: 4 } })
-      ))
-      yield* Effect.repeat(emulator.queue, {
-        until: (queue) =>
-          queue.running === 1,
-        schedule: Schedule.spaced("2 millis")
-      })
+      const busy = yield* Effect.fork(
+        Effect.promise(() =>
+          ollama.generate({ model: "llama3.2:3b", prompt: "hi", stream: false, options: { num_predict: 4 } })
+        )
+      )
+      yield* pollUntil(emulator.queue, (queue) => queue.running === 1)
       expect(
         yield* failure(() => ollama.generate({ model: "llama3.2:3b", prompt: "hi", stream: true }))
       ).toEqual({
@@ -92,8 +92,9 @@ describe("OllamaEmulator with the official ollama SDK", () => {
         error: "server busy, please try again.  maximum pending requests exceeded",
         status_code: 503
       })
+      yield* tick(30, 4) // its four tokens
       expect((yield* Fiber.join(busy)).done).toBe(true)
-    }).pipe(Effect.scoped))
+    }))
 
   it.live("a mid-stream error line reaches the SDK as an Error with Ollama's text, after the first parts", () =>
     Effect.gen(function*() {

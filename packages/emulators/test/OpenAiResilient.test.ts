@@ -3,10 +3,11 @@ import * as HttpFailures from "@bulwark/http/HttpFailures"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
 import { FetchHttpClient, HttpClientRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, TestClock } from "effect"
 import * as OpenAiEmulator from "../src/OpenAiEmulator.js"
+import { elapse, nextWaits, pollUntil } from "./utils/testClock.js"
 
-/** Three attempts, 1 ms apart: the tests sleep for real, so only server hints make them wait. */
+/** Three attempts, 1 ms apart: only server hints make them wait longer (some tests sleep for real). */
 const fast = { retry: { maxAttempts: 3, base: "1 millis", jitter: "none" } } as const
 
 const hello = { model: "gpt-4o-mini", messages: [{ role: "user", content: "Say hello" }] }
@@ -26,22 +27,23 @@ const elapsedOf = <A, E, R>(self: Effect.Effect<A, E, R>) =>
 
 const client = (policy: ResilientClient.Options["policy"] = fast) => ResilientClient.make({ service: "openai", policy })
 
+// The tests on the TestClock: no time passes between requests, however slow the machine, until the test
+// moves the clock on, and the waits of the client (its backoff, a server's hint) are read off the clock.
 describe("OpenAiEmulator with ResilientClient", () => {
-  it.live("a 429's retry-after-ms is honoured, then the completion succeeds", () =>
+  it.scoped("a 429's retry-after-ms is honoured, then the completion succeeds", () =>
     Effect.gen(function*() {
-      // a slow refill, so that a loaded machine cannot send the second request after it
       const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "1 second" })
       const openai = yield* client()
       yield* openai.execute(completion(emulator))
-      const { elapsed, result } = yield* elapsedOf(Effect.flatMap(openai.execute(completion(emulator)), (r) => r.json))
-      expect(result._tag).toBe("Right")
-      expect(result._tag === "Right" && (result.right as any).object).toBe("chat.completion")
-      // the 1 ms backoff alone would have spent its three attempts in a few ms
-      expect(elapsed).toBeGreaterThanOrEqual(60)
+      const second = yield* Effect.fork(Effect.flatMap(openai.execute(completion(emulator)), (r) => r.json))
+      // the bucket is full again a window after the first request: a wait of 1 s, not the 1 ms backoff
+      expect(yield* nextWaits).toEqual([1000])
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(second)).toMatchObject({ object: "chat.completion" })
       expect((yield* emulator.stats).responses).toEqual({ 200: 2, 429: 1 })
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
-  it.live("Retry-After in whole seconds when it is the only hint", () =>
+  it.scoped("Retry-After in whole seconds when it is the only hint", () =>
     Effect.gen(function*() {
       const emulator = yield* OpenAiEmulator.make({
         requestsPerMinute: 1,
@@ -51,28 +53,27 @@ describe("OpenAiEmulator with ResilientClient", () => {
       const openai = yield* client()
       yield* openai.execute(completion(emulator))
       const refused = yield* Effect.flip(openai.classified.execute(completion(emulator)))
+      // 300 ms, rounded up
       expect(refused).toMatchObject({ _tag: "RateLimited", status: 429, retryAfter: Duration.seconds(1) })
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
-  it.live("without retry hints, an empty request bucket's x-ratelimit-reset-requests is the hint", () =>
+  it.scoped("without retry hints, an empty request bucket's x-ratelimit-reset-requests is the hint", () =>
     Effect.gen(function*() {
       const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "1 second", retryHints: "none" })
       const openai = yield* client()
       yield* openai.execute(completion(emulator))
-      const refusedAt = yield* Clock.currentTimeMillis
       const refused = yield* Effect.flip(openai.classified.execute(completion(emulator)))
       expect(refused).toBeInstanceOf(Errors.RateLimited)
       const failed = HttpFailures.failedResponse(refused)!
       expect(failed.response.headers["x-ratelimit-remaining-requests"]).toBe("0")
+      expect(failed.response.headers["x-ratelimit-reset-requests"]).toBe("1s")
       expect(failed.hint).toMatchObject({ _tag: "Delay", header: "x-ratelimit-reset-requests" })
-      const hint = Duration.toMillis((refused as Errors.RateLimited).retryAfter!)
-      expect(hint).toBeGreaterThan(0)
-      expect(hint).toBeLessThanOrEqual(1000)
-      const { result } = yield* elapsedOf(openai.execute(completion(emulator)))
-      expect(result._tag).toBe("Right")
-      // the bucket refills `hint` after the refusal, which came after `refusedAt`: no success before
-      expect((yield* Clock.currentTimeMillis) - refusedAt).toBeGreaterThanOrEqual(hint - 2)
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+      expect(Duration.toMillis((refused as Errors.RateLimited).retryAfter!)).toBe(1000)
+      const response = yield* Effect.fork(openai.execute(completion(emulator)))
+      expect(yield* nextWaits).toEqual([1000])
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(response)).status).toBe(200)
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
   it.live("a minute-long wait beyond maxRetryAfter: it gives up at once, typed", () =>
     Effect.gen(function*() {
@@ -109,7 +110,8 @@ describe("OpenAiEmulator with ResilientClient", () => {
 
   it.live("x-should-retry: false makes a 429 HttpRejected; insufficient_quota needs a classify override", () =>
     Effect.gen(function*() {
-      const forbidden = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "50 millis", shouldRetry: false })
+      // a minute's refill: a loaded machine cannot send the second request after it
+      const forbidden = yield* OpenAiEmulator.make({ requestsPerMinute: 1, shouldRetry: false })
       const openai = yield* client()
       yield* openai.execute(completion(forbidden))
       expect(yield* Effect.flip(openai.execute(completion(forbidden)))).toMatchObject({
@@ -144,45 +146,62 @@ describe("OpenAiEmulator with ResilientClient", () => {
       expect((yield* broke.stats).requests).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
 
-  it.live("a 503 window's retry-after-ms is waited out; a 500 on an unkeyed POST is not retried, keyed it is", () =>
+  it.scoped("a 503 window's retry-after-ms is waited out; a 500 on an unkeyed POST is not retried, keyed it is", () =>
     Effect.gen(function*() {
       const openai = yield* client({ retry: { maxAttempts: 3, base: "60 millis", jitter: "none" } })
       const down = yield* OpenAiEmulator.make({ faults: "status=503@0s-150ms" })
-      const outage = yield* elapsedOf(openai.execute(completion(down)))
-      expect(outage.result._tag).toBe("Right")
-      expect(outage.elapsed).toBeGreaterThanOrEqual(100)
+      const outage = yield* Effect.fork(openai.execute(completion(down)))
+      // one 503, then a wait of the time left in the window (retry-after-ms), not the 60 ms backoff
+      expect(yield* nextWaits).toEqual([150])
+      yield* TestClock.adjust("150 millis")
+      expect((yield* Fiber.join(outage)).status).toBe(200)
       expect((yield* down.stats).responses).toEqual({ 200: 1, 503: 1 })
 
       const failing = yield* OpenAiEmulator.make({ faults: "status=500@0s-100ms" })
       const error = yield* Effect.flip(openai.execute(completion(failing)))
       expect(error).toMatchObject({ _tag: "ServerError", status: 500, service: "openai" })
-      const response = yield* openai.execute(completion(failing), { idempotencyKey: "completion-1" })
-      expect(response.status).toBe(200)
-      const { responses } = yield* failing.stats
-      // one 500 for the unkeyed POST, then the keyed one retried through the rest of the window
-      expect(responses[200]).toBe(1)
-      expect(responses[500]).toBeGreaterThanOrEqual(2)
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+      const keyed = yield* Effect.fork(openai.execute(completion(failing), { idempotencyKey: "completion-1" }))
+      // a 500 carries no hint: the backoff, 60 ms, then 120 ms, which ends past the window
+      yield* elapse(60)
+      yield* elapse(120)
+      expect((yield* Fiber.join(keyed)).status).toBe(200)
+      // one 500 for the unkeyed POST, two for the keyed one inside the window
+      expect((yield* failing.stats).responses).toEqual({ 200: 1, 500: 3 })
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
-  it.live("a reset and latency past the attempt timeout: retried only with an idempotency key", () =>
+  it.scoped("a reset: retried only with an idempotency key", () =>
+    Effect.gen(function*() {
+      const openai = yield* client({ retry: { ...fast.retry, base: "150 millis" } })
+      const dropping = yield* OpenAiEmulator.make({ faults: "reset@0s-100ms" })
+      expect(yield* Effect.flip(openai.execute(completion(dropping)))).toBeInstanceOf(Errors.ConnectionFailed)
+      const kept = yield* Effect.fork(openai.execute(completion(dropping), { idempotencyKey: "k-1" }))
+      yield* elapse(150)
+      expect((yield* Fiber.join(kept)).status).toBe(200)
+      expect((yield* dropping.stats).faults).toEqual({ reset: 2 })
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+
+  it.scoped("latency past the attempt timeout: AttemptTimedOut, retried only with an idempotency key", () =>
     Effect.gen(function*() {
       const openai = yield* client({
         ...fast,
         retry: { ...fast.retry, base: "80 millis" },
         attemptTimeout: "100 millis"
       })
-      const dropping = yield* OpenAiEmulator.make({ faults: "reset@0s-100ms" })
-      expect(yield* Effect.flip(openai.execute(completion(dropping)))).toBeInstanceOf(Errors.ConnectionFailed)
-      const kept = yield* openai.execute(completion(dropping), { idempotencyKey: "k-1" })
-      expect(kept.status).toBe(200)
-
       const slow = yield* OpenAiEmulator.make({ faults: "latency=300ms@0s-200ms" })
-      const timedOut = yield* Effect.flip(openai.execute(completion(slow)))
-      expect(timedOut).toMatchObject({ _tag: "AttemptTimedOut" })
-      yield* Effect.sleep("100 millis")
-      const response = yield* openai.execute(completion(slow), { idempotencyKey: "k-2" })
-      expect(response.status).toBe(200)
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
+      /** Once the emulator has read the `count`th request (a timeout before that would leave it unseen). */
+      const delayed = (count: number) => pollUntil(slow.stats, (stats) => stats.faults.latency === count)
+      const unkeyed = yield* Effect.fork(openai.execute(completion(slow)))
+      yield* delayed(1)
+      yield* TestClock.adjust("100 millis")
+      expect(yield* Effect.flip(Fiber.join(unkeyed))).toMatchObject({ _tag: "AttemptTimedOut" })
+      const keyed = yield* Effect.fork(openai.execute(completion(slow), { idempotencyKey: "k-2" }))
+      yield* delayed(2)
+      yield* TestClock.adjust("100 millis")
+      // timed out 200 ms into the window; the retry after the 80 ms backoff comes after it
+      yield* elapse(80)
+      expect((yield* Fiber.join(keyed)).status).toBe(200)
+      expect((yield* slow.stats).faults).toEqual({ latency: 2 })
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
 
   it.live("slow-body, wrong-content-type and truncated-json pass as 2xx: decoding them is the caller's failure", () =>
     Effect.gen(function*() {

@@ -1,9 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Fiber, TestClock, TestServices } from "effect"
 import OpenAI from "openai"
 import * as OpenAiEmulator from "../src/OpenAiEmulator.js"
+import { pollUntil } from "./utils/testClock.js"
 
 const messages = [{ role: "user" as const, content: "Say hello" }]
+
+/** The time of the real timers the SDK waits on, whatever clock the test runs on. */
+const realMillis = TestServices.provideLive(Clock.currentTimeMillis)
 
 const sdk = (
   emulator: OpenAiEmulator.Service,
@@ -88,7 +92,8 @@ describe("OpenAiEmulator with the openai SDK", () => {
       }
     }).pipe(Effect.scoped))
 
-  it.live("a 429 reaches the SDK as RateLimitError with status, headers, code, type and request id", () =>
+  // On the TestClock: no time passes between the requests, however slow the machine.
+  it.scoped("a 429 reaches the SDK as RateLimitError with status, headers, code, type and request id", () =>
     Effect.gen(function*() {
       const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1 })
       const client = sdk(emulator)
@@ -98,32 +103,42 @@ describe("OpenAiEmulator with the openai SDK", () => {
       expect(error).toMatchObject({ status: 429, code: "rate_limit_exceeded", type: "requests", param: null })
       expect(error.message).toMatch(/^429 Rate limit reached for gpt-4o-mini/)
       expect(error.headers.get("retry-after")).toBe("60")
-      expect(Number(error.headers.get("retry-after-ms"))).toBeGreaterThan(59_000)
+      expect(error.headers.get("retry-after-ms")).toBe("60000")
       expect(error.headers.get("x-ratelimit-remaining-requests")).toBe("0")
       expect(error.requestID).toMatch(/^req_/)
-    }).pipe(Effect.scoped))
+    }))
 
-  it.live("with maxRetries the SDK waits retry-after-ms (tens of ms, not its 0.5 s backoff) and succeeds", () =>
+  // The emulator on the TestClock, the SDK on real timers: the bucket stays empty, however slow the machine,
+  // until the test moves the emulator's clock on, which it does while the SDK waits.
+  it.scoped("with maxRetries the SDK waits retry-after-ms (a second, not its 0.5 s backoff) and succeeds", () =>
     Effect.gen(function*() {
-      const emulator = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "60 millis" })
+      const emulator = yield* OpenAiEmulator.make({
+        requestsPerMinute: 1,
+        window: "1 second",
+        retryHints: "retry-after-ms" // the only hint
+      })
       const client = sdk(emulator, { maxRetries: 2 })
       yield* Effect.promise(() => client.chat.completions.create({ model: "gpt-4o-mini", messages }))
-      const start = yield* Clock.currentTimeMillis
-      const second = yield* Effect.promise(() => client.chat.completions.create({ model: "gpt-4o-mini", messages }))
-      const elapsed = (yield* Clock.currentTimeMillis) - start
-      expect(second.choices).toHaveLength(1)
-      expect(elapsed).toBeGreaterThanOrEqual(30)
-      expect(elapsed).toBeLessThan(350)
+      const start = yield* realMillis
+      const second = yield* Effect.fork(
+        Effect.promise(() => client.chat.completions.create({ model: "gpt-4o-mini", messages }))
+      )
+      yield* pollUntil(emulator.requests, (seen) => seen.length === 2)
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(second)).choices).toHaveLength(1)
+      // retry-after-ms said 1000: the SDK's first backoff is 0.5 s at most
+      expect((yield* realMillis) - start).toBeGreaterThanOrEqual(999)
       expect((yield* emulator.requests).map(({ retryCount, status }) => [retryCount, status])).toEqual([
         [0, 200],
         [0, 429],
         [1, 200]
       ])
-    }).pipe(Effect.scoped))
+    }))
 
   it.live("x-should-retry: false stops the SDK's retries; insufficient_quota is retried (status-based)", () =>
     Effect.gen(function*() {
-      const forbidden = yield* OpenAiEmulator.make({ requestsPerMinute: 1, window: "50 millis", shouldRetry: false })
+      // a minute's refill: a loaded machine cannot send the second request after it
+      const forbidden = yield* OpenAiEmulator.make({ requestsPerMinute: 1, shouldRetry: false })
       const client = sdk(forbidden, { maxRetries: 2 })
       yield* Effect.promise(() => client.chat.completions.create({ model: "gpt-4o-mini", messages }))
       expect(failureOf(yield* attempt(() => client.chat.completions.create({ model: "gpt-4o-mini", messages }))))

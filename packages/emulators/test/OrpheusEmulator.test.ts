@@ -1,6 +1,6 @@
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Either, Exit, FastCheck as fc, Fiber, Option, TestClock } from "effect"
+import { Chunk, Clock, Effect, Either, Exit, FastCheck as fc, Fiber, Option, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import * as EmulatorStats from "../src/EmulatorStats.js"
 import * as Gpu from "../src/internal/orpheusGpu.js"
@@ -9,6 +9,7 @@ import * as OrpheusOptions from "../src/internal/orpheusOptions.js"
 import * as Request from "../src/internal/orpheusRequest.js"
 import * as OrpheusRoutes from "../src/internal/orpheusRoutes.js"
 import * as OrpheusEmulator from "../src/OrpheusEmulator.js"
+import { pollUntil } from "./utils/testClock.js"
 
 interface Answer {
   readonly status: number
@@ -260,44 +261,59 @@ describe("OrpheusEmulator", () => {
       }).pipe(Effect.scoped))
   })
 
+  // On the TestClock (all but the live test of many requests at once): a slot stays taken, however slow the
+  // machine, until the test moves the clock on.
   describe("busy GPU", () => {
-    const twoAtOnce = (emulator: { url: string }) =>
-      Effect.all([
-        predict(emulator, { max_tokens: 8 }),
-        Effect.delay(predict(emulator, { max_tokens: 8 }), "20 millis")
-      ], {
-        concurrency: 2
+    /**
+     * Waits until the GPU state satisfies `done` and every slot in use is sleeping out its service time
+     * on the TestClock, so that adjusting the clock moves exactly that work on.
+     */
+    const settled = (emulator: OrpheusEmulator.Service, done: (gpu: OrpheusEmulator.GpuState) => boolean) =>
+      Effect.flatMap(TestClock.testClock(), (clock) =>
+        pollUntil(
+          Effect.zip(emulator.gpu, clock.sleeps),
+          ([gpu, sleeps]) => done(gpu) && Chunk.size(sleeps) >= gpu.inUse
+        ))
+
+    /** A request that takes the only slot, then a second one while it is taken; the first is left running. */
+    const whileBusy = (emulator: OrpheusEmulator.Service) =>
+      Effect.gen(function*() {
+        const first = yield* Effect.fork(predict(emulator, { max_tokens: 8 }))
+        yield* settled(emulator, (gpu) => gpu.inUse === 1)
+        const second = yield* predict(emulator, { max_tokens: 8 })
+        return { first, second }
       })
 
-    it.live("429 with Retry-After and the GPU-busy body while the slot is taken", () =>
+    it.scoped("429 with Retry-After and the GPU-busy body while the slot is taken", () =>
       Effect.gen(function*() {
         const emulator = yield* OrpheusEmulator.make({ serviceTime: "150ms" })
-        const [first, second] = yield* twoAtOnce(emulator)
-        expect(first.status).toBe(200)
+        const { first, second } = yield* whileBusy(emulator)
         expect(second).toMatchObject({
           status: 429,
           headers: { "retry-after": "30" },
           body: { error: "GPU busy", message: "Another request is being processed" }
         })
         expect(second.headers).not.toHaveProperty("retry-after-ms")
+        yield* TestClock.adjust("150 millis")
+        expect((yield* Fiber.join(first)).status).toBe(200)
         const stats = yield* emulator.stats
         expect(stats.responses).toEqual({ 200: 1, 429: 1 })
-        expect(stats.busyMillis).toBeGreaterThanOrEqual(149)
-        expect(stats.busyMillis).toBeLessThan(200)
+        // one service time: the refused request took no GPU time
+        expect(stats.busyMillis).toBe(150)
         expect(yield* emulator.gpu).toEqual({ capacity: 1, inUse: 0, waiting: 0 })
-      }).pipe(Effect.scoped))
+      }))
 
-    it.live("busyHint remaining: the hints say when the GPU frees, as a server that knows its queue would", () =>
+    it.scoped("busyHint remaining: the hints say when the GPU frees, as a server that knows its queue would", () =>
       Effect.gen(function*() {
         const emulator = yield* OrpheusEmulator.make({ serviceTime: "300ms", busyHint: "remaining" })
-        const [, second] = yield* twoAtOnce(emulator)
-        expect(second).toMatchObject({ status: 429, headers: { "retry-after": "1" } })
-        const millis = Number(second.headers["retry-after-ms"])
-        expect(millis).toBeGreaterThan(200)
-        expect(millis).toBeLessThanOrEqual(300)
+        const { second } = yield* whileBusy(emulator)
+        expect(second).toMatchObject({ status: 429, headers: { "retry-after": "1", "retry-after-ms": "300" } })
+        yield* TestClock.adjust("120 millis")
+        const later = yield* predict(emulator, { max_tokens: 8 })
+        expect(later).toMatchObject({ status: 429, headers: { "retry-after": "1", "retry-after-ms": "180" } })
         const wrong = yield* Effect.flip(OrpheusEmulator.make({ busyHint: "exact" as "fixed" }))
         expect(wrong).toMatchObject({ _tag: "InvalidEmulatorOption", option: "busyHint" })
-      }).pipe(Effect.scoped))
+      }))
 
     it.live("busyHint remaining: many requests at once on one slot, every hint finite and never negative", () =>
       Effect.gen(function*() {
@@ -339,71 +355,82 @@ describe("OrpheusEmulator", () => {
         expect(overHttp.filter((answer) => !finite(answer))).toEqual([])
       }).pipe(Effect.scoped))
 
-    it.live("the other busy answers: no Retry-After, Retry-After 0 with retry-after-ms, 503", () =>
+    it.scoped("the other busy answers: no Retry-After, Retry-After 0 with retry-after-ms, 503", () =>
       Effect.gen(function*() {
         const bare = yield* OrpheusEmulator.make({ serviceTime: "100ms", busy: "429-no-retry-after" })
-        const [, noHint] = yield* twoAtOnce(bare)
+        const { second: noHint } = yield* whileBusy(bare)
         expect(noHint.status).toBe(429)
         expect(noHint.headers).not.toHaveProperty("retry-after")
         const fast = yield* OrpheusEmulator.make({ serviceTime: "100ms", retryAfterSeconds: 0, retryAfterMs: 40 })
-        const [, hinted] = yield* twoAtOnce(fast)
+        const { second: hinted } = yield* whileBusy(fast)
         expect(hinted.headers).toMatchObject({ "retry-after": "0", "retry-after-ms": "40" })
         const guard = yield* OrpheusEmulator.make({ serviceTime: "100ms", busy: "503" })
-        const [, unavailable] = yield* twoAtOnce(guard)
+        const { second: unavailable } = yield* whileBusy(guard)
         expect(unavailable).toMatchObject({
           status: 503,
           body: { detail: "Service is busy processing another request" }
         })
-      }).pipe(Effect.scoped))
+      }))
 
-    it.live("queue waits for the GPU; none runs concurrently; capacity 2 admits two", () =>
+    it.scoped("queue waits for the GPU; none runs concurrently; capacity 2 admits two", () =>
       Effect.gen(function*() {
         const queued = yield* OrpheusEmulator.make({ serviceTime: "60ms", busy: "queue" })
-        const start = yield* Clock.currentTimeMillis
-        const answers = yield* Effect.all([predict(queued, {}), predict(queued, {}), predict(queued, {})], {
-          concurrency: 3
-        })
-        expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200])
-        expect((yield* Clock.currentTimeMillis) - start).toBeGreaterThanOrEqual(175)
-        expect((yield* queued.stats).utilization).toBeGreaterThan(0.8)
+        const answers = yield* Effect.fork(
+          Effect.all([predict(queued, {}), predict(queued, {}), predict(queued, {})], { concurrency: 3 })
+        )
+        // one on the GPU at a time, the others in line, each served when the one before is done
+        for (const waiting of [2, 1, 0]) {
+          yield* settled(queued, (gpu) => gpu.inUse === 1 && gpu.waiting === waiting)
+          yield* TestClock.adjust("60 millis")
+        }
+        expect((yield* Fiber.join(answers)).map((answer) => answer.status)).toEqual([200, 200, 200])
+        expect(yield* queued.stats).toMatchObject({ busyMillis: 180, windowMillis: 180, utilization: 1 })
 
         const unguarded = yield* OrpheusEmulator.make({ serviceTime: "60ms", busy: "none" })
-        const both = yield* twoAtOnce(unguarded)
-        expect(both.map((answer) => answer.status)).toEqual([200, 200])
+        const both = yield* Effect.fork(
+          Effect.all([predict(unguarded, {}), predict(unguarded, {})], { concurrency: 2 })
+        )
+        yield* settled(unguarded, (gpu) => gpu.inUse === 2)
+        yield* TestClock.adjust("60 millis")
+        expect((yield* Fiber.join(both)).map((answer) => answer.status)).toEqual([200, 200])
 
         const wide = yield* OrpheusEmulator.make({ serviceTime: "100ms", capacity: 2 })
-        const three = yield* Effect.all([
-          predict(wide, {}),
-          predict(wide, {}),
-          Effect.delay(predict(wide, {}), "30 millis")
-        ], { concurrency: 3 })
-        expect(three.map((answer) => answer.status)).toEqual([200, 200, 429])
-      }).pipe(Effect.scoped))
+        const two = yield* Effect.fork(Effect.all([predict(wide, {}), predict(wide, {})], { concurrency: 2 }))
+        yield* settled(wide, (gpu) => gpu.inUse === 2)
+        expect((yield* predict(wide, {})).status).toBe(429)
+        yield* TestClock.adjust("100 millis")
+        expect((yield* Fiber.join(two)).map((answer) => answer.status)).toEqual([200, 200])
+      }))
 
-    it.live("millisPerToken: the GPU time grows with the tokens generated", () =>
+    it.scoped("millisPerToken: the GPU time grows with the tokens generated", () =>
       Effect.gen(function*() {
         const emulator = yield* OrpheusEmulator.make({ millisPerToken: 1 })
-        const answer = yield* predict(emulator, { max_tokens: 40, num_variations: 2 })
-        const tokens = answer.body.variations.reduce((sum: number, v: { num_tokens: number }) => sum + v.num_tokens, 0)
-        const { busyMillis } = yield* emulator.stats
-        expect(busyMillis).toBeGreaterThanOrEqual(tokens - 1)
-        expect(busyMillis).toBeLessThan(tokens + 40)
-      }).pipe(Effect.scoped))
+        const answer = yield* Effect.fork(predict(emulator, { max_tokens: 40, num_variations: 2 }))
+        yield* settled(emulator, (gpu) => gpu.inUse === 1)
+        // the work sleeps until its end: one millisecond per token from now
+        const [end] = yield* TestClock.sleeps()
+        const millis = end! - (yield* Clock.currentTimeMillis)
+        yield* TestClock.adjust(millis)
+        const { body } = yield* Fiber.join(answer)
+        const tokens = body.variations.reduce((sum: number, v: { num_tokens: number }) => sum + v.num_tokens, 0)
+        expect(millis).toBe(tokens)
+        expect((yield* emulator.stats).busyMillis).toBe(tokens)
+      }))
   })
 
   describe("faults", () => {
-    it.live("an injected 429 carries the window's Retry-After, a 500 is Starlette's plain text", () =>
+    // On the TestClock: the request comes at emulator time 0, however slow the machine.
+    it.scoped("an injected 429 carries the window's Retry-After, a 500 is Starlette's plain text", () =>
       Effect.gen(function*() {
         const limited = yield* OrpheusEmulator.make({ faults: "status=429@0s-3s", retryAfterMs: 10 })
         const answer = yield* predict(limited, {})
         expect(answer).toMatchObject({ status: 429, body: OrpheusEmulator.busyBodies["429"] })
-        expect(Number(answer.headers["retry-after"])).toBeGreaterThanOrEqual(2)
-        expect(Number(answer.headers["retry-after-ms"])).toBeGreaterThan(2000)
+        expect(answer.headers).toMatchObject({ "retry-after": "3", "retry-after-ms": "3000" })
         const broken = yield* OrpheusEmulator.make({ faults: "status=500" })
         expect(yield* predict(broken, {})).toMatchObject({ status: 500, text: "Internal Server Error" })
         const down = yield* OrpheusEmulator.make({ faults: "status=503" })
         expect(yield* predict(down, {})).toMatchObject({ status: 503, body: { detail: "Service Unavailable" } })
-      }).pipe(Effect.scoped))
+      }))
   })
 
   describe("options", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import * as OrpheusEmulator from "../src/OrpheusEmulator.js"
 import { expectDocRegions } from "./utils/docs.js"
 
@@ -30,22 +30,23 @@ describe("docs/emulators/orpheus.md", () => {
   it.live("busy", () => {
     // #region busy
     const program = Effect.gen(function*() {
-      const orpheus = yield* OrpheusEmulator.make({ capacity: 1, serviceTime: "100ms", retryAfterSeconds: 5 })
+      const orpheus = yield* OrpheusEmulator.make({ capacity: 1, serviceTime: "500ms", retryAfterSeconds: 5 })
       const generate = Effect.promise(() =>
         fetch(`${orpheus.url}/predict`, { method: "POST", body: "{}" })
           .then(async (r) => ({ status: r.status, retryAfter: r.headers.get("retry-after"), body: await r.json() }))
       )
-      const [first, second] = yield* Effect.all([generate, Effect.delay(generate, "20 millis")], {
-        concurrency: 2
-      })
-      expect(first.status).toBe(200)
+      const first = yield* Effect.fork(generate)
+      // the second request goes out once the first holds the GPU
+      yield* Effect.repeat(orpheus.gpu, { until: (gpu) => gpu.inUse === 1, schedule: Schedule.spaced("1 millis") })
+      const second = yield* generate
       expect(second).toEqual({
         status: 429,
         retryAfter: "5",
         body: { error: "GPU busy", message: "Another request is being processed" }
       })
+      expect((yield* Fiber.join(first)).status).toBe(200)
       // exactly one service time of GPU work
-      expect((yield* orpheus.stats).busyMillis).toBeGreaterThanOrEqual(99)
+      expect((yield* orpheus.stats).busyMillis).toBeGreaterThanOrEqual(499)
     }).pipe(Effect.scoped)
     // #endregion
     return program
