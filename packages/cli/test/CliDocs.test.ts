@@ -1,6 +1,6 @@
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { expectDocRegions } from "./utils/docs.js"
 
 // #region store-url
 import { StoreUrl } from "@bulwark/cli"

@@ -1,12 +1,12 @@
 import * as Errors from "@bulwark/core/Errors"
 import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Fiber, Logger, LogLevel, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as GettingStarted from "./programs/GettingStarted.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/getting-started.md", () => {
   it("shows the program file to the letter", () =>

@@ -2,13 +2,13 @@ import * as GitHubEmulator from "@bulwark/emulators/GitHubEmulator"
 import * as OllamaEmulator from "@bulwark/emulators/OllamaEmulator"
 import * as OpenAiEmulator from "@bulwark/emulators/OpenAiEmulator"
 import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
+import { expectDocSection } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Logger, LogLevel } from "effect"
 import * as GitHubProgram from "./programs/GitHubProgram.js"
 import * as LlmProgram from "./programs/LlmProgram.js"
 import * as OllamaProgram from "./programs/OllamaProgram.js"
 import * as OrpheusProgram from "./programs/OrpheusProgram.js"
-import { expectDocRegions } from "./utils/docs.js"
 import { app } from "./utils/keys.js"
 
 /** The complete programs of docs/clients.md, run as they are, configured by the environment only. */
@@ -18,7 +18,7 @@ const withEnv = (env: Record<string, string>) =>
 describe("the complete programs of docs/clients.md", () => {
   for (const name of ["Orpheus", "Ollama", "Llm", "GitHub"]) {
     it(`${name}: the page shows the program file to the letter`, () =>
-      expectDocRegions("clients.md", `${__dirname}/programs/${name}Program.ts`))
+      expectDocSection("clients.md", `${__dirname}/programs/${name}Program.ts`))
   }
 
   it.scopedLive("Orpheus: generate, continue and bridge under one job id", () =>

@@ -1,7 +1,7 @@
+import { expectOnlyRegions } from "@bulwark/test-support/DocRegions"
 import { describe, it } from "@effect/vitest"
-import { expectOnlyRegions } from "./utils/docs.js"
 
 describe("docs/clients.md", () => {
   // Each client's docs test checks its own regions; this checks no block escaped them.
-  it("has no code block that is not a region of a test", () => expectOnlyRegions("clients.md"))
+  it("has no code block that is not a region of a test", () => expectOnlyRegions("clients.md", __filename))
 })

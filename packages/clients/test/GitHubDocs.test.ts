@@ -1,4 +1,5 @@
 import * as GitHubEmulator from "@bulwark/emulators/GitHubEmulator"
+import { expectDocSection } from "@bulwark/test-support/DocRegions"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Schema } from "effect"
@@ -6,14 +7,13 @@ import * as crypto from "node:crypto"
 import * as GitHub from "../src/GitHub.js"
 import * as GitHubEndpoint from "../src/GitHubEndpoint.js"
 import * as GitHubSchema from "../src/GitHubSchema.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 const keys = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
 const publicKey = keys.publicKey.export({ type: "spki", format: "pem" }).toString()
 const privateKey = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString()
 
 describe("docs/clients/github.section.md", () => {
-  it("its code blocks are the regions of this file", () => expectDocRegions("clients.md", __filename))
+  it("its code blocks are the regions of this file", () => expectDocSection("clients.md", __filename))
 
   it.live("the complete program comments on an issue through the emulator", () =>
     Effect.gen(function*() {

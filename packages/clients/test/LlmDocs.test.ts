@@ -1,12 +1,12 @@
 import * as OpenAiEmulator from "@bulwark/emulators/OpenAiEmulator"
+import { expectDocSection } from "@bulwark/test-support/DocRegions"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Option, Redacted, Stream } from "effect"
 import * as Llm from "../src/Llm.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/clients/llm.section.md", () => {
-  it("its code blocks are the regions of this file", () => expectDocRegions("clients.md", __filename))
+  it("its code blocks are the regions of this file", () => expectDocSection("clients.md", __filename))
 
   it.live("the program runs against the emulator", () =>
     Effect.gen(function*() {

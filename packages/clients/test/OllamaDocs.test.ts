@@ -1,12 +1,12 @@
 import * as OllamaEmulator from "@bulwark/emulators/OllamaEmulator"
+import { expectDocSection } from "@bulwark/test-support/DocRegions"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Stream } from "effect"
 import * as Ollama from "../src/Ollama.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/clients/ollama.section.md", () => {
-  it("its code blocks are the regions of this file", () => expectDocRegions("clients.md", __filename))
+  it("its code blocks are the regions of this file", () => expectDocSection("clients.md", __filename))
 
   it.live("the program runs against the emulator", () =>
     Effect.gen(function*() {

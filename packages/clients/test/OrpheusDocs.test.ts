@@ -1,12 +1,12 @@
 import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
+import { expectDocSection } from "@bulwark/test-support/DocRegions"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Schedule } from "effect"
 import * as Orpheus from "../src/Orpheus.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/clients/orpheus.section.md", () => {
-  it("has exactly this file's regions", () => expectDocRegions("clients.md", __filename))
+  it("has exactly this file's regions", () => expectDocSection("clients.md", __filename))
 
   it.scopedLive("generate", () =>
     Effect.gen(function*() {

@@ -7,9 +7,9 @@ import * as CircuitBreaker from "@bulwark/core/CircuitBreaker"
 import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
 import * as Errors from "@bulwark/core/Errors"
 import * as Retry from "@bulwark/core/Retry"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Either, Exit, Schema, Stream, TestClock } from "effect"
-import { expectDocRegions } from "./utils/docs.js"
 import { relative, runOnTestClock, scripted } from "./utils/scripted.js"
 
 const down = (n: number) => scripted(Array.from({ length: n }, () => new Errors.ServerError({ status: 502 })))

@@ -9,10 +9,10 @@ import * as RateLimiter from "@bulwark/core/RateLimiter"
 import * as Retry from "@bulwark/core/Retry"
 import * as RetryAfterGate from "@bulwark/core/RetryAfterGate"
 import * as Timeout from "@bulwark/core/Timeout"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Exit, Option, Random } from "effect"
 import { tracker } from "./utils/concurrency.js"
-import { expectDocRegions } from "./utils/docs.js"
 import { runOnTestClock } from "./utils/scripted.js"
 
 /** Records the clock at each call. */

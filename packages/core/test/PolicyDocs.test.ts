@@ -3,9 +3,9 @@
  * the last test fails when the page and this file drift apart.
  */
 import { Errors, Policy } from "@bulwark/core"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Logger, LogLevel, Random } from "effect"
-import { expectDocRegions } from "./utils/docs.js"
 import { relative, runOnTestClock, scripted } from "./utils/scripted.js"
 
 const quiet = Logger.withMinimumLogLevel(LogLevel.None)

@@ -3,9 +3,9 @@
  * the last test fails when the page and this file drift apart.
  */
 import { Backoff, Errors, Retry, RetryAfter, RetryBudget } from "@bulwark/core"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Duration, Effect, Either, Exit, Schedule } from "effect"
-import { expectDocRegions } from "./utils/docs.js"
 import { relative, runOnTestClock, scripted } from "./utils/scripted.js"
 
 const callLlm = scripted([new Errors.RateLimited({ retryAfter: Duration.seconds(2) }), new Errors.ServerError({})])

@@ -1,11 +1,11 @@
 import * as ResilientClient from "@bulwark/http/ResilientClient"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import * as Faults from "../src/Faults.js"
 import * as OrpheusEmulator from "../src/OrpheusEmulator.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/emulators.md", () => {
   it("shows only code the tests run", () => expectDocRegions("emulators.md", __filename))

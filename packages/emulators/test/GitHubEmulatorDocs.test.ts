@@ -1,8 +1,8 @@
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Octokit } from "@octokit/rest"
 import { Clock, Effect } from "effect"
 import * as GitHubEmulator from "../src/GitHubEmulator.js"
-import { expectDocRegions } from "./utils/docs.js"
 import { appJwt, keyPair } from "./utils/githubJwt.js"
 
 const log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }

@@ -1,11 +1,11 @@
 import * as HttpFailures from "@bulwark/http/HttpFailures"
 import * as ResilientClient from "@bulwark/http/ResilientClient"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { FetchHttpClient, HttpClientRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
 import { Ollama } from "ollama"
 import * as OllamaEmulator from "../src/OllamaEmulator.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/emulators/ollama.md", () => {
   it("shows only code that the tests run", () => expectDocRegions("emulators/ollama.md", __filename))

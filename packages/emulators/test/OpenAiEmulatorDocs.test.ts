@@ -1,10 +1,10 @@
 import * as ResilientClient from "@bulwark/http/ResilientClient"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { FetchHttpClient, HttpClientRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import OpenAI from "openai"
 import * as OpenAiEmulator from "../src/OpenAiEmulator.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/emulators/openai.md", () => {
   it("shows only code these tests run", () => expectDocRegions("emulators/openai.md", __filename))

@@ -1,7 +1,7 @@
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
 import * as OrpheusEmulator from "../src/OrpheusEmulator.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 describe("docs/emulators/orpheus.md", () => {
   it("shows only code that the tests run", () => expectDocRegions("emulators/orpheus.md", __filename))

@@ -1,10 +1,10 @@
 import { Errors } from "@bulwark/core"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Schema } from "effect"
 import * as JobStore from "../src/JobStore.js"
 import * as JobSupervisor from "../src/JobSupervisor.js"
 import * as JobType from "../src/JobType.js"
-import { expectDocRegions } from "./utils/docs.js"
 import { advance } from "./utils/supervisor.js"
 
 let busy = 1

@@ -1,4 +1,5 @@
 import { Errors } from "@bulwark/core"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
 import * as fs from "node:fs"
@@ -8,7 +9,6 @@ import * as JobStore from "../src/JobStore.js"
 import * as JobSupervisor from "../src/JobSupervisor.js"
 import * as JobType from "../src/JobType.js"
 import * as Workflow from "../src/Workflow.js"
-import { expectDocRegions } from "./utils/docs.js"
 import { advance } from "./utils/supervisor.js"
 
 const calls: Array<string> = []

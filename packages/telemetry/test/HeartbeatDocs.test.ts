@@ -1,13 +1,13 @@
 import * as CircuitBreaker from "@bulwark/core/CircuitBreaker"
 import * as CircuitBreakers from "@bulwark/core/CircuitBreakers"
 import * as Errors from "@bulwark/core/Errors"
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
 import { createServer } from "node:http"
 import * as Heartbeat from "../src/Heartbeat.js"
-import { expectDocRegions } from "./utils/docs.js"
 
 const callClaude = Effect.fail(new Errors.Unavailable({ service: "claude_api", status: 503 }))
 

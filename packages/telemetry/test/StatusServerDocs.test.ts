@@ -1,9 +1,9 @@
+import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { expectDocRegions } from "./utils/docs.js"
 
 // #region embed
 import { CircuitBreakers } from "@bulwark/core"

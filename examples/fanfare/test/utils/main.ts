@@ -1,4 +1,4 @@
-import * as MainProcess from "@bulwark/example-support/MainProcess"
+import * as MainProcess from "@bulwark/test-support/MainProcess"
 import * as path from "node:path"
 
 /** This example's `src/main.ts` as a process. */

@@ -2,7 +2,7 @@
  * An example's `src/main.ts` as a process, run as a user runs it (Node with
  * tsx's loader, from the example's folder): its exit code and what it wrote.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 
