@@ -1,24 +1,25 @@
 import * as Demo from "@bulwark/cli/Demo"
 import * as DemoCommand from "@bulwark/cli/DemoCommand"
 import * as JobStore from "@bulwark/jobs/JobStore"
+import * as CapturedConsole from "@bulwark/test-support/CapturedConsole"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { capture, plain, runCli } from "./utils/cli.js"
+import { runCli } from "./utils/cli.js"
 import { tempDir } from "./utils/store.js"
 
 /** `Demo.run` with its output captured. */
 const runDemo = (options: Demo.Options) =>
   Effect.gen(function*() {
-    const { console, output } = yield* capture
+    const { console, stdout } = yield* CapturedConsole.make
     const exit = yield* Demo.run(options).pipe(
       Effect.withConsole(console),
       Effect.provide(NodeContext.layer),
       Effect.either
     )
-    return { exit, stdout: plain(yield* Ref.get(output.stdout)) }
+    return { exit, stdout: yield* stdout }
   })
 
 const storedJobs = (filename: string) =>

@@ -2,11 +2,11 @@ import * as Demo from "@bulwark/cli/Demo"
 import * as OrpheusEmulator from "@bulwark/emulators/OrpheusEmulator"
 import * as JobStore from "@bulwark/jobs/JobStore"
 import * as JobSupervisor from "@bulwark/jobs/JobSupervisor"
+import * as CapturedConsole from "@bulwark/test-support/CapturedConsole"
 import { expectDocRegions } from "@bulwark/test-support/DocRegions"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
-import { capture } from "./utils/cli.js"
 import { tempDir } from "./utils/store.js"
 
 describe("docs/demo.md", () => {
@@ -15,7 +15,7 @@ describe("docs/demo.md", () => {
   it.scopedLive("run", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const { console } = yield* capture
+      const { console } = yield* CapturedConsole.make
       yield* Effect.gen(function*() {
         // #region run
         const summary = yield* Demo.run({

@@ -1,69 +1,11 @@
 import * as OllamaEmulator from "@bulwark/emulators/OllamaEmulator"
+import * as CapturedConsole from "@bulwark/test-support/CapturedConsole"
 import { FetchHttpClient } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { ConfigProvider, Console, Effect, Layer, Logger } from "effect"
+import { ConfigProvider, Effect, Layer, Logger } from "effect"
 import * as Cli from "../../src/Cli.js"
 import * as Lab from "../../src/Lab.js"
 import * as Output from "../../src/Output.js"
-
-/** Drops ANSI escapes: @effect/cli colours its messages. */
-export const plain = (text: string) => text.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "")
-
-const render = (args: ReadonlyArray<unknown>) => args.map(String).join(" ")
-
-/** A Console that keeps stdout and stderr lines apart. */
-const capture = () => {
-  const stdout: Array<string> = []
-  const stderr: Array<string> = []
-  const out = (...args: ReadonlyArray<unknown>) => Effect.sync(() => void stdout.push(render(args)))
-  const err = (...args: ReadonlyArray<unknown>) => Effect.sync(() => void stderr.push(render(args)))
-  const unsafeOut = (...args: ReadonlyArray<unknown>) => void stdout.push(render(args))
-  const unsafeErr = (...args: ReadonlyArray<unknown>) => void stderr.push(render(args))
-  const nothing = () => Effect.void
-  const console: Console.Console = {
-    [Console.TypeId]: Console.TypeId,
-    assert: nothing,
-    clear: Effect.void,
-    count: nothing,
-    countReset: nothing,
-    debug: err,
-    dir: out,
-    dirxml: out,
-    error: err,
-    group: nothing,
-    groupEnd: Effect.void,
-    info: out,
-    log: out,
-    table: out,
-    time: nothing,
-    timeEnd: nothing,
-    timeLog: nothing,
-    trace: err,
-    warn: err,
-    unsafe: {
-      assert: () => {},
-      clear: () => {},
-      count: () => {},
-      countReset: () => {},
-      debug: unsafeErr,
-      dir: unsafeOut,
-      dirxml: unsafeOut,
-      error: unsafeErr,
-      group: () => {},
-      groupCollapsed: () => {},
-      groupEnd: () => {},
-      info: unsafeOut,
-      log: unsafeOut,
-      table: unsafeOut,
-      time: () => {},
-      timeEnd: () => {},
-      timeLog: () => {},
-      trace: unsafeErr,
-      warn: unsafeErr
-    }
-  }
-  return { console, stdout, stderr }
-}
 
 export interface Result {
   readonly code: number
@@ -83,7 +25,7 @@ export const runKoderz = (
   env: Readonly<Record<string, string>> = {}
 ) =>
   Effect.gen(function*() {
-    const { console, stderr, stdout } = capture()
+    const { console, stderr, stdout } = yield* CapturedConsole.make
     const logs: Array<string> = []
     const logger = Logger.make((options) => {
       if (!Output.isRepeat(options)) logs.push(Output.format(options))
@@ -100,7 +42,9 @@ export const runKoderz = (
       ),
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
     )
-    return { code, stdout: plain(stdout.join("\n")), stderr: plain(stderr.join("\n")), logs } satisfies Result
+    // A line per call, as the lines were joined before: no newline after the last.
+    const lines = (text: string) => text.replace(/\n$/, "")
+    return { code, stdout: lines(yield* stdout), stderr: lines(yield* stderr), logs } satisfies Result
   })
 
 /** Small numbers: a test's run lasts a fraction of a second. */
