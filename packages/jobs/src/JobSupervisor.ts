@@ -312,7 +312,12 @@ export const defaults = {
 export const make = <const Types extends ReadonlyArray<JobType.Any>>(
   options: Options<Types>
 ): Effect.Effect<Service, InvalidPolicy, JobStore | Scope.Scope | JobType.Context<Types[number]>> =>
-  internalMake(options) as any
+  // The handlers' contexts are erased inside (every type is a `JobType.Any`); their union is put back here.
+  internalMake(options) as Effect.Effect<
+    Service,
+    InvalidPolicy,
+    JobStore | Scope.Scope | JobType.Context<Types[number]>
+  >
 
 /**
  * @since 0.1.0
