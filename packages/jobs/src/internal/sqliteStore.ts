@@ -44,6 +44,16 @@ const busy = Schedule.exponential("1 millis").pipe(
   Schedule.upTo("5 seconds")
 )
 
+/**
+ * `once` again while another connection holds the lock. The schedule is
+ * built only when a lock is in the way: the common path is one synchronous call.
+ */
+const whileBusy = <A>(once: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> =>
+  Effect.catchAll(
+    once,
+    (error) => Driver.isBusy(error) ? Effect.retry(once, { while: Driver.isBusy, schedule: busy }) : Effect.fail(error)
+  )
+
 const reason = (error: unknown): string =>
   error instanceof Error
     ? ("code" in error && typeof error.code === "string" ? `${error.code}: ${error.message}` : error.message)
@@ -142,13 +152,7 @@ export const make = (): Effect.Effect<Service, StoreFailure, SqlClient.SqlClient
           return Effect.fail(error)
         }
       })
-      // The schedule is built only when a lock is in the way: the common path
-      // is one synchronous call.
-      return Effect.catchAll(
-        once,
-        (error) =>
-          Driver.isBusy(error) ? Effect.retry(once, { while: Driver.isBusy, schedule: busy }) : Effect.fail(error)
-      ).pipe(
+      return whileBusy(once).pipe(
         Effect.mapError(failure(operation) as (error: unknown) => E | StoreFailure),
         Effect.withSpan(`JobStore.sqlite.${operation}`, { captureStackTrace: false })
       )
@@ -189,11 +193,7 @@ export const make = (): Effect.Effect<Service, StoreFailure, SqlClient.SqlClient
           return Effect.fail(error)
         }
       })
-      return Effect.catchAll(
-        once,
-        (error) =>
-          Driver.isBusy(error) ? Effect.retry(once, { while: Driver.isBusy, schedule: busy }) : Effect.fail(error)
-      ).pipe(
+      return whileBusy(once).pipe(
         Effect.catchAll((error) =>
           Effect.sync(() => {
             for (const write of batch) write.outcome = { ok: false, error }
